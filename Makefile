@@ -1,0 +1,38 @@
+# The README's commands. Every target creates and reuses a local virtualenv, so a fresh
+# clone needs nothing but Python 3.11 (and root or sudo for Debian's prometheus package).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODEL_DIR ?= models
+
+.PHONY: run test test-fast system-deps venv stack bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+## run: the service on http://127.0.0.1:8000 (trains a synthetic-data model first if none exists)
+run: $(STAMP)
+	@test -f $(MODEL_DIR)/model_card.json || { \
+	  echo ">>> No model in $(MODEL_DIR)/: training one on synthetic BAAC-format data (offline default)."; \
+	  $(BIN)/accident-api train --synthetic --out $(MODEL_DIR); }
+	$(BIN)/accident-api serve --model $(MODEL_DIR)
+
+## test: the whole suite, integration tests with real gunicorn and Prometheus included
+test: system-deps $(STAMP)
+	$(BIN)/python -m pytest
+
+## test-fast: unit tests only (no gunicorn or Prometheus processes)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m 'not integration'
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

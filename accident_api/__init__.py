@@ -1,0 +1,1 @@
+"""HTTP layer of accident-api: the Flask application factory lives here."""

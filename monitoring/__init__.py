@@ -1,0 +1,1 @@
+"""Observability layer: Prometheus metric objects and drift binning (no Flask routes here)."""

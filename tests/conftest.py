@@ -1,0 +1,4 @@
+"""Shared pytest fixtures; each area keeps its fixtures in tests/fixtures/<area>.py."""
+
+pytest_plugins = [
+]
