@@ -1,0 +1,75 @@
+"""Server memory from /proc/<pid>/smaps_rollup: PSS and USS of a whole process tree.
+
+PSS (proportional set size) charges each shared page to its sharers in equal parts, so the
+PSS of master + workers summed is what the server really costs; USS (private pages) is what
+killing one process would free. A single worker's RSS (every page it maps, shared or not) is
+what one worker would cost on its own, the yardstick for copy-on-write sharing.
+"""
+import os
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class ProcessMemory:
+    """Memory of one process, in kB, as the kernel reports it."""
+
+    pid: int
+    rss: int
+    pss: int
+    uss: int
+
+
+def children_of(pid):
+    """All descendants of `pid` (workers, their helpers), read from /proc/*/stat."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    # The command name may hold spaces; the ppid is the 2nd field after ')'.
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [child for child, ppid in parents.items() if ppid == parent]
+        found.extend(kids)
+        frontier.extend(kids)
+    return found
+
+
+def process_memory(pid):
+    """One process's RSS, PSS and USS in kB from smaps_rollup (None if it is gone)."""
+    fields = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                parts = line.split()
+                if len(parts) == 3 and parts[2] == "kB":
+                    fields[parts[0].rstrip(":")] = int(parts[1])
+    except OSError:
+        return None
+    uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return ProcessMemory(pid, fields.get("Rss", 0), fields.get("Pss", 0), uss)
+
+
+def tree_memory(root_pid):
+    """Memory of a server's whole tree: totals, the largest child, and per-process detail.
+
+    Returns a dict of MB figures: `pss_mb`, `uss_mb` (sums over master + descendants),
+    `worker_rss_mb` (RSS of the largest child = what one worker costs alone),
+    `pss_over_worker` (the server's PSS as a multiple of that), and `processes`.
+    """
+    master = process_memory(root_pid)
+    children = [m for m in map(process_memory, children_of(root_pid)) if m is not None]
+    everyone = ([master] if master else []) + children
+    worker_rss = max((m.rss for m in children), default=master.rss if master else 0)
+    pss = sum(m.pss for m in everyone)
+    return {
+        "pss_mb": pss / 1024,
+        "uss_mb": sum(m.uss for m in everyone) / 1024,
+        "worker_rss_mb": worker_rss / 1024,
+        "pss_over_worker": pss / worker_rss if worker_rss else None,
+        "processes": [asdict(m) for m in everyone],
+    }
