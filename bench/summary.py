@@ -1,0 +1,79 @@
+"""Medians over rounds per server, and the issue-6 targets checked against them."""
+from statistics import median
+
+# (pass, field) pairs whose median over rounds the table shows.
+FIELDS = (("wrk", "rps"), ("wrk", "p50_ms"), ("wrk", "p99_ms"), ("wrk", "errors"),
+          ("open", "rps"), ("open", "p50_ms"), ("open", "p99_ms"), ("open", "errors"),
+          ("open", "dropped"), ("open", "target_rate"), ("batch", "rows_per_s"),
+          ("batch", "p99_ms"), ("memory", "pss_mb"), ("memory", "uss_mb"),
+          ("memory", "worker_rss_mb"), ("memory", "pss_over_worker"))
+
+
+def summarise(rounds):
+    """{key: {"pass.field": median, ..., "wrk.rps_best": max}} from the list of round results."""
+    per_server = {}
+    for round_result in rounds:
+        for key, passes in round_result.items():
+            per_server.setdefault(key, []).append(passes)
+    summary = {}
+    for key, results in per_server.items():
+        row = {}
+        for pass_name, name in FIELDS:
+            values = [r[pass_name][name] for r in results
+                      if r.get(pass_name) and r[pass_name].get(name) is not None]
+            row[f"{pass_name}.{name}"] = median(values) if values else None
+        rps = [r["wrk"]["rps"] for r in results if r.get("wrk")]
+        row["wrk.rps_best"] = max(rps) if rps else None
+        row["rounds"] = len(results)
+        summary[key] = row
+    return summary
+
+
+def _get(summary, key, field):
+    return summary.get(key, {}).get(field)
+
+
+def _ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def targets(summary, rate):
+    """Each target of issue 6 as {"target", "value", "limit", "status"} (PASS/FAIL/n/a)."""
+    c_rps = _get(summary, "c", "wrk.rps")
+    checks = [
+        ("throughput >= 50% of the ceiling (c / d, wrk)",
+         _ratio(c_rps, _get(summary, "d", "wrk.rps")), 0.5, ">="),
+        ("throughput >= 30x the seed's best round (c / max a, wrk)",
+         _ratio(c_rps, _get(summary, "a", "wrk.rps_best")), 30.0, ">="),
+        (f"p99 <= 5 ms at {rate:g} req/s open-model (c; needs rate >= 1000, no errors)",
+         _open_p99(summary, rate), 5.0, "<="),
+        ("monitoring overhead <= 10% of throughput (1 - c / e, wrk)",
+         _overhead(c_rps, _get(summary, "e", "wrk.rps")), 0.10, "<="),
+        ("batch of 1,000 records >= 20,000 rows/s (c)",
+         _get(summary, "c", "batch.rows_per_s"), 20000.0, ">="),
+        ("server PSS (master + workers) <= 1.3x one worker's RSS (c)",
+         _get(summary, "c", "memory.pss_over_worker"), 1.3, "<="),
+    ]
+    return [_verdict(*check) for check in checks]
+
+
+def _open_p99(summary, rate):
+    """c's open-model p99, or None when the pass cannot judge the target (rate, errors)."""
+    p99 = _get(summary, "c", "open.p99_ms")
+    achieved = _get(summary, "c", "open.rps")
+    if p99 is None or rate < 1000 or _get(summary, "c", "open.errors"):
+        return None
+    # A pass that could not keep the rate did not test the target: count it as a miss.
+    return p99 if achieved and achieved >= 0.95 * rate else float("inf")
+
+
+def _overhead(with_metrics, without_metrics):
+    return 1.0 - with_metrics / without_metrics if with_metrics and without_metrics else None
+
+
+def _verdict(target, value, limit, op):
+    if value is None:
+        status = "n/a"
+    else:
+        status = "PASS" if (value >= limit if op == ">=" else value <= limit) else "FAIL"
+    return {"target": target, "value": value, "limit": limit, "op": op, "status": status}
