@@ -34,5 +34,14 @@ test: system-deps $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m 'not integration'
 
+## bench: side-by-side benchmark (not in CI): seed-style reference, our service, ceiling; see README
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: system-deps $(BENCH_STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

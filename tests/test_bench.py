@@ -1,0 +1,102 @@
+"""bench/ smoke tests: modules import, wrk output parses, the targets judge, and the
+seed-style reference and ceiling apps answer the seed record. No timings are asserted."""
+import json
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+
+from bench import ceiling_app, configs, memory, payloads, report, summary, wrk
+
+WRK_SAMPLE = """Running 10s test @ http://127.0.0.1:8000/predict
+  1 threads and 8 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.71ms  512.00us  14.02ms   90.12%
+  Latency Distribution
+     50%    2.65ms
+     75%    2.90ms
+     90%    3.20ms
+     99%  650.00us
+  28301 requests in 10.00s, 5.10MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:   2830.05
+Transfer/sec:    522.33KB
+"""
+
+
+def test_wrk_report_is_parsed_with_units():
+    parsed = wrk.parse(WRK_SAMPLE)
+    assert parsed == {"rps": 2830.05, "p50_ms": 2.65, "p99_ms": 0.65, "requests": 28301,
+                      "errors": 7}
+
+
+def test_batch_body_has_the_requested_records_all_valid_hours():
+    records = json.loads(payloads.batch_body(50))["records"]
+    assert len(records) == 50
+    assert {r["hour"] for r in records} <= set(range(24))
+    assert set(records[0]) == set(payloads.SEED_RECORD)
+
+
+def test_targets_pass_and_fail_on_the_numbers():
+    rows = {
+        "a": {"wrk.rps": 50.0, "wrk.rps_best": 90.0},
+        "c": {"wrk.rps": 2800.0, "open.p99_ms": 4.0, "open.rps": 999.0, "open.errors": 0,
+              "batch.rows_per_s": 19000.0, "memory.pss_over_worker": 1.2},
+        "d": {"wrk.rps": 6000.0},
+        "e": {"wrk.rps": 3000.0},
+    }
+    verdicts = {v["target"].split(" (")[0]: v["status"] for v in summary.targets(rows, 1000)}
+    assert list(verdicts.values()) == ["FAIL", "PASS", "PASS", "PASS", "FAIL", "PASS"]
+
+
+def test_open_pass_that_cannot_keep_the_rate_fails_the_p99_target():
+    rows = {"c": {"open.p99_ms": 1.0, "open.rps": 600.0, "open.errors": 0}}
+    p99 = summary.targets(rows, 1000)[2]
+    assert p99["status"] == "FAIL"
+
+
+def test_summary_takes_medians_and_best_round():
+    rounds = [{"a": {"wrk": {"rps": r, "p50_ms": 1.0, "p99_ms": 2.0, "errors": 0}}}
+              for r in (40.0, 90.0, 50.0)]
+    row = summary.summarise(rounds)["a"]
+    assert (row["wrk.rps"], row["wrk.rps_best"], row["rounds"]) == (50.0, 90.0, 3)
+    assert "(a)" in report.text(summary.summarise(rounds))
+
+
+def test_own_process_memory_is_read():
+    own = memory.tree_memory(__import__("os").getpid())
+    assert own["pss_mb"] > 0 and own["worker_rss_mb"] > 0
+
+
+def test_every_config_has_a_command(tmp_path):
+    for config in configs.CONFIGS:
+        argv, env = configs.command(config, "python", 8000, tmp_path, tmp_path)
+        assert "8000" in " ".join(argv) + json.dumps(env)
+
+
+def test_ceiling_app_answers_the_seed_record():
+    reply = ceiling_app.app.test_client().post("/predict", json=payloads.SEED_RECORD)
+    assert reply.status_code == 200 and reply.get_json()["prediction"] == 0
+
+
+# starlette warns that its test client will move from httpx to httpx2; irrelevant here.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_seed_reference_predicts_with_n_jobs_as_trained(tmp_path):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from bench.seed_reference.app import create_app, load_seed_model
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(200, len(payloads.SEED_RECORD)))
+    forest = RandomForestClassifier(n_estimators=3, n_jobs=1, random_state=0)
+    joblib.dump(forest.fit(features, features[:, 0] > 0), tmp_path / "model.joblib")
+    assert load_seed_model(tmp_path).n_jobs == -1
+    with TestClient(create_app(tmp_path)) as client:
+        reply = client.post("/predict", json=payloads.SEED_RECORD)
+        bad = client.post("/predict", json={"place": 10})
+    assert reply.status_code == 200 and reply.json()["prediction"] in (0, 1)
+    assert bad.status_code == 422
