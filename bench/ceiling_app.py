@@ -6,6 +6,8 @@ on the same server can be faster; `bench/run.py` reports our throughput as a sha
 """
 from flask import Flask, jsonify, request
 
+from bench.payloads import SEED_RECORD
+
 app = Flask(__name__)
 
 _ANSWER = {"prediction": 0, "probability": 0.0, "label": "not_severe", "model_version": "ceiling"}
@@ -18,6 +20,12 @@ def predict():
     if not isinstance(record, dict):
         return jsonify(message="expected a JSON object"), 400
     return jsonify(_ANSWER)
+
+
+@app.get("/model")
+def model():
+    """Feature names only: load/run.py reads `/model` once before replaying its records."""
+    return jsonify(features=[{"name": name} for name in SEED_RECORD])
 
 
 @app.post("/predict/batch")

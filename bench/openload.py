@@ -29,7 +29,7 @@ def run(url, rate, duration, records, out_path, log_path):
     """Run one pass; return achieved req/s, p50/p99 in ms, errors and dropped requests."""
     argv = [python(), "load/run.py", "--url", url, "--rate", str(rate),
             "--duration", str(duration), "--mix", "valid=1", "--records", str(records),
-            "--json", str(out_path)]
+            "--json", str(out_path), "--quiet"]
     with open(log_path, "ab") as log:
         subprocess.run(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                        timeout=duration + 120, check=False)
@@ -40,16 +40,13 @@ def run(url, rate, duration, records, out_path, log_path):
 
 def summarise(report, rate):
     """Reduce load/run.py's JSON report to the figures the table shows."""
+    latency = report.get("latency_ms", {})
     return {
         "target_rate": rate,
         "rps": report.get("achieved_rate"),
-        "p50_ms": _ms(report.get("latency", {}).get("p50")),
-        "p99_ms": _ms(report.get("latency", {}).get("p99")),
-        "errors": report.get("errors", 0),
+        "p50_ms": latency.get("p50"),
+        "p99_ms": latency.get("p99"),
+        "errors": report.get("errors", {}).get("count", 0),
         "dropped": report.get("dropped", 0),
+        "late": report.get("late", 0),
     }
-
-
-def _ms(seconds):
-    """Seconds (as load/run.py reports them) to milliseconds."""
-    return None if seconds is None else seconds * 1000.0

@@ -4,6 +4,7 @@ The model is read from `$BENCH_MODEL_PATH` (a model directory holding `model.job
 joblib file itself) with a bare `joblib.load`, as the seed did: no card or hash check, which is
 fine here only because the benchmark trains the artifact itself.
 """
+import json
 import os
 import time
 import warnings
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import joblib
 import pandas as pd
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
 
 from bench.seed_reference.schema import Accident
@@ -35,8 +36,14 @@ def load_seed_model(path):
 
 
 def create_app(model_path=None):
-    """Build the seed-style app: `/predict`, `/` and the seed's metrics on `/metrics`."""
-    forest = load_seed_model(model_path or os.environ.get("BENCH_MODEL_PATH", "models"))
+    """Build the seed-style app: `/predict`, `/` and the seed's metrics on `/metrics`.
+
+    It also serves the model card at `/model`, which the seed did not have: `load/run.py`
+    reads the card once before its run, and the benchmark drives every server with it.
+    """
+    model_path = Path(model_path or os.environ.get("BENCH_MODEL_PATH", "models"))
+    forest = load_seed_model(model_path)
+    card_path = (model_path if model_path.is_dir() else model_path.parent) / "model_card.json"
     registry = CollectorRegistry()
     requests_total = Counter("http_requests_total", "HTTP requests",
                              ["method", "endpoint", "status"], registry=registry)
@@ -56,6 +63,12 @@ def create_app(model_path=None):
     @app.get("/")
     def root():
         return {"message": "seed-style reference service"}
+
+    @app.get("/model")
+    def model_card():
+        if not card_path.exists():
+            raise HTTPException(404, f"no {card_path}")
+        return json.loads(card_path.read_text())
 
     # A plain `def` like the seed's route: FastAPI runs it in its threadpool.
     @app.post("/predict")
