@@ -1,9 +1,10 @@
 """One round for one server: warm-up, closed-loop wrk pass (memory sampled under load),
-open-model pass with load/run.py, and a 1,000-record batch pass."""
+open-model passes (bench/openloop.py's asyncio client, then load/run.py) and a 1,000-record
+batch pass."""
 import time
 from pathlib import Path
 
-from bench import memory, openload, wrk
+from bench import memory, openload, openloop, payloads, wrk
 
 
 def measure(config, server, options, scripts, work_dir):
@@ -14,8 +15,11 @@ def measure(config, server, options, scripts, work_dir):
                    options.warmup)
     result["wrk"], result["memory"] = _wrk_with_memory(server, scripts["record"],
                                                        options.duration, options.connections)
+    rate = options.seed_rate if config.slow else options.rate
+    if options.open_duration:
+        result["openloop"] = openloop.run(server.port, "/predict", payloads.record_body(),
+                                          rate, options.open_duration)
     if openload.available() and options.open_duration:
-        rate = options.seed_rate if config.slow else options.rate
         tag = f"{config.key}-{server.port}"
         result["open"] = openload.run(server.url, rate, options.open_duration,
                                       scripts["records_file"],

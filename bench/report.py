@@ -2,7 +2,8 @@
 from bench.configs import CONFIGS
 
 _COLUMNS = ("server", "wrk req/s", "p50 ms", "p99 ms", "x a", "% of d",
-            "open req/s", "open p50", "open p99", "batch rows/s", "PSS MB", "USS MB",
+            "open req/s", "open p50", "open p99", "load/run.py req/s", "p50", "p99",
+            "batch rows/s", "PSS MB", "USS MB",
             "1 worker RSS MB")
 
 
@@ -20,7 +21,9 @@ def rows(summary):
             _num(row["wrk.p99_ms"], 2),
             _num(rps / seed, 1) if rps and seed else "-",
             _num(100 * rps / ceiling, 0) if rps and ceiling else "-",
-            _open_rate(row), _num(row["open.p50_ms"], 2), _num(row["open.p99_ms"], 2),
+            _open_rate(row, "openloop"), _num(row["openloop.p50_ms"], 2),
+            _num(row["openloop.p99_ms"], 2),
+            _open_rate(row, "open"), _num(row["open.p50_ms"], 2), _num(row["open.p99_ms"], 2),
             _num(row["batch.rows_per_s"], 0), _num(row["memory.pss_mb"], 0),
             _num(row["memory.uss_mb"], 0), _num(row["memory.worker_rss_mb"], 0),
         ])
@@ -53,11 +56,11 @@ def _rps(summary, key):
     return summary.get(key, {}).get("wrk.rps")
 
 
-def _open_rate(row):
-    """Achieved open-model rate, with the target rate it was asked for."""
-    if row["open.rps"] is None:
+def _open_rate(row, client):
+    """Achieved open-model rate / the target rate it was asked for."""
+    if row[f"{client}.rps"] is None:
         return "-"
-    return f"{row['open.rps']:,.0f}/{row['open.target_rate']:,.0f}"
+    return f"{row[f'{client}.rps']:,.0f}/{row[f'{client}.target_rate']:,.0f}"
 
 
 def _num(value, digits):

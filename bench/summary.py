@@ -4,7 +4,10 @@ from statistics import median
 # (pass, field) pairs whose median over rounds the table shows.
 FIELDS = (("wrk", "rps"), ("wrk", "p50_ms"), ("wrk", "p99_ms"), ("wrk", "errors"),
           ("open", "rps"), ("open", "p50_ms"), ("open", "p99_ms"), ("open", "errors"),
-          ("open", "dropped"), ("open", "target_rate"), ("batch", "rows_per_s"),
+          ("open", "dropped"), ("open", "target_rate"),
+          ("openloop", "rps"), ("openloop", "p50_ms"), ("openloop", "p99_ms"),
+          ("openloop", "errors"), ("openloop", "dropped"), ("openloop", "target_rate"),
+          ("batch", "rows_per_s"),
           ("batch", "p99_ms"), ("memory", "pss_mb"), ("memory", "uss_mb"),
           ("memory", "worker_rss_mb"), ("memory", "pss_over_worker"))
 
@@ -45,8 +48,10 @@ def targets(summary, rate):
          _ratio(c_rps, _get(summary, "d", "wrk.rps")), 0.5, ">="),
         ("throughput >= 30x the seed's best round (c / max a, wrk)",
          _ratio(c_rps, _get(summary, "a", "wrk.rps_best")), 30.0, ">="),
-        (f"p99 <= 5 ms at {rate:g} req/s open-model (c; needs rate >= 1000, no errors)",
-         _open_p99(summary, rate), 5.0, "<="),
+        (f"p99 <= 5 ms at {rate:g} req/s open-model, asyncio client (c)",
+         _open_p99(summary, rate, "openloop"), 5.0, "<="),
+        (f"p99 <= 5 ms at {rate:g} req/s open-model, load/run.py (c)",
+         _open_p99(summary, rate, "open"), 5.0, "<="),
         ("monitoring overhead <= 10% of throughput (1 - c / e, wrk)",
          _overhead(c_rps, _get(summary, "e", "wrk.rps")), 0.10, "<="),
         ("batch of 1,000 records >= 20,000 rows/s (c)",
@@ -57,12 +62,17 @@ def targets(summary, rate):
     return [_verdict(*check) for check in checks]
 
 
-def _open_p99(summary, rate):
-    """c's open-model p99, or None when the pass cannot judge the target (rate, errors)."""
-    p99 = _get(summary, "c", "open.p99_ms")
-    achieved = _get(summary, "c", "open.rps")
-    if p99 is None or rate < 1000 or _get(summary, "c", "open.errors"):
+def _open_p99(summary, rate, client):
+    """c's open-model p99 from `client`'s pass; None when it cannot judge (rate < 1000).
+
+    A pass with errors, or one that could not keep the rate, did not meet the target.
+    """
+    p99 = _get(summary, "c", f"{client}.p99_ms")
+    achieved = _get(summary, "c", f"{client}.rps")
+    if p99 is None or rate < 1000:
         return None
+    if _get(summary, "c", f"{client}.errors"):
+        return float("inf")
     # A pass that could not keep the rate did not test the target: count it as a miss.
     return p99 if achieved and achieved >= 0.95 * rate else float("inf")
 
