@@ -2,4 +2,5 @@
 
 pytest_plugins = [
     "tests.fixtures.model",
+    "tests.fixtures.service",
 ]
