@@ -35,6 +35,19 @@ def _flatten(messages, field="_schema"):
         yield field, str(messages)
 
 
+def _paths(messages, prefix=""):
+    """Yield (dotted path, message), e.g. ("inputs.0.shape", "Not a valid list.")."""
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            # "json" is the location, not part of the client's document
+            yield from _paths(value, prefix if key == "json" else f"{prefix}{key}.")
+    elif isinstance(messages, (list, tuple)):
+        for item in messages:
+            yield from _paths(item, prefix)
+    else:
+        yield prefix.rstrip(".") or "body", str(messages)
+
+
 def record_rejections(messages) -> None:
     """Count each (field, reason) of a validation failure in model_input_rejected_total."""
     for field, message in set(_flatten(messages)):
@@ -49,7 +62,7 @@ def _v2_message(error: HTTPException) -> str:
     if "message" in data:
         return str(data["message"])
     if "messages" in data:
-        return "; ".join(f"{field}: {message}" for field, message in _flatten(data["messages"]))
+        return "; ".join(f"{where}: {message}" for where, message in _paths(data["messages"]))
     return error.description or error.name
 
 

@@ -128,7 +128,7 @@ def _fetch_with_retries(url, target, session, retries, backoff, timeout, label) 
 
 
 def download(year: int = 2021, dest="data/raw", urls: dict | None = None, retries: int = 3,
-             backoff: float = 1.0, timeout: float = 30.0, session=None) -> dict:
+             backoff: float = 1.0, timeout: float = 30.0, session=None, log=print) -> dict:
     """Download the four raw BAAC tables of ``year`` into ``dest`` and record their sha256.
 
     Files already present with the size and sha256 recorded in the manifest are skipped.
@@ -145,12 +145,14 @@ def download(year: int = 2021, dest="data/raw", urls: dict | None = None, retrie
         Retry count, base backoff seconds (doubled each retry), per-request timeout.
     session : requests.Session, optional
         Session to use (a new one by default).
+    log : callable
+        Receives one line per file (downloaded or skipped).
 
     Returns
     -------
     dict
         The manifest: ``{"year", "files": {filename: {"url", "size", "sha256", "downloaded_at"}}}``,
-        also written to ``dest/manifest-<year>.json``; each entry has ``"skipped"`` for this run.
+        also written to ``dest/manifest-<year>.json`` after each file.
     """
     if urls is None:
         if year not in URLS:
@@ -165,13 +167,14 @@ def download(year: int = 2021, dest="data/raw", urls: dict | None = None, retrie
         target = dest / name
         entry = manifest["files"].get(name)
         if _is_current(target, entry):
-            entry["skipped"] = True
+            log(f"{name}: present, size and sha256 match the manifest, skipped")
             continue
         _check_resolvable(urls[table])
         _fetch_with_retries(urls[table], target, session, retries, backoff, timeout, name)
         manifest["files"][name] = {
             "url": urls[table], "size": target.stat().st_size, "sha256": sha256_file(target),
-            "downloaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "skipped": False,
+            "downloaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+        log(f"{name}: {manifest['files'][name]['size']} bytes, sha256 {manifest['files'][name]['sha256']}")
         manifest_path(dest, year).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

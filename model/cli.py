@@ -11,9 +11,8 @@ def _download(args) -> int:
     except baac.DownloadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for name, entry in manifest["files"].items():
-        print(f"{name}  {entry['size']} bytes  sha256 {entry['sha256']}")
-    print(f"manifest: {baac.manifest_path(args.dest, args.year)}")
+    print(f"{len(manifest['files'])} files in {args.dest}; sha256 manifest: "
+          f"{baac.manifest_path(args.dest, args.year)}")
     return 0
 
 

@@ -36,7 +36,8 @@ DEPS = {**{f"{d:02d}": 1.0 for d in range(1, 96) if d != 20}, "13": 6.0, "69": 5
 OVERSEAS_CENTRES = {"971": (16.2, -61.5), "972": (14.6, -61.0), "973": (4.9, -52.3),
                     "974": (-21.1, 55.5), "976": (-12.8, 45.1), "2A": (41.9, 8.9), "2B": (42.5, 9.3)}
 STREETS = ("RUE DE LA GARE", "AVENUE DE LA REPUBLIQUE", "ROUTE NATIONALE", "CHEMIN DES VIGNES",
-           "BOULEVARD VICTOR HUGO", "RUE JEAN JAURES", "PLACE DE L'EGLISE", "AUTOROUTE A7")
+           "BOULEVARD VICTOR HUGO", "RUE JEAN JAURES", "PLACE DE L'EGLISE", "AUTOROUTE A7",
+           '"LES PINS" RESIDENCE')  # a quote inside a field is doubled, as published
 CATV_CHOICES = {7: .62, 10: .06, 1: .05, 33: .05, 30: .04, 2: .03, 32: .03, 31: .02, 50: .02,
                 99: .01, 34: .01, 15: .01, 14: .01, 3: .01, 80: .01, 37: .005, 38: .005, 0: .01, 17: .01}
 
