@@ -53,11 +53,12 @@ def time_calls(function, repeat):
 
 def stages(app):
     """(name, zero-argument callable) for each stage of one request, in request order."""
-    from accident_api.inference import EXTENSION_KEY, prediction_items, records_to_rows
+    from accident_api import MODEL_EXTENSION
+    from accident_api.inference import prediction_items, records_to_rows
     from accident_api.schemas import AccidentRecordSchema, PredictionSchema
     from monitoring import metrics
 
-    service = app.extensions[EXTENSION_KEY]
+    service = app.extensions[MODEL_EXTENSION]
     body = record_body()
     parsed = app.json.loads(body)
     record = AccidentRecordSchema().load(parsed)

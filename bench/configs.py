@@ -51,8 +51,9 @@ def command(config, python, port, model_dir, work_dir):
                 "--workers", str(WORKERS), "--host", "127.0.0.1", "--port", str(port)]
         return argv, {"BENCH_MODEL_PATH": str(model_dir)}
     if config.kind == "ceiling":
-        argv = [python, "-m", "gunicorn", "--workers", str(WORKERS), "--worker-class", "sync",
-                "--bind", f"127.0.0.1:{port}", "bench.ceiling_app:app"]
+        argv = [python, "-m", "gunicorn", "-c", "python:bench.ceiling_gunicorn",
+                "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
+                "bench.ceiling_app:app"]
         return argv, {}
     from bench.servers import free_port  # only services need a second (metrics) port
     prom_dir = Path(work_dir) / f"prometheus-{config.key}-{port}"

@@ -1,4 +1,6 @@
-"""Server memory from /proc/<pid>/smaps_rollup: PSS and USS of a whole process tree.
+"""Server memory (and CPU time) of a whole process tree, from /proc.
+
+Memory comes from /proc/<pid>/smaps_rollup.
 
 PSS (proportional set size) charges each shared page to its sharers in equal parts, so the
 PSS of master + workers summed is what the server really costs; USS (private pages) is what
@@ -73,3 +75,22 @@ def tree_memory(root_pid):
         "pss_over_worker": pss / worker_rss if worker_rss else None,
         "processes": [asdict(m) for m in everyone],
     }
+
+
+def tree_cpu_seconds(root_pid):
+    """User + system CPU seconds used so far by `root_pid` and its live descendants.
+
+    Sampled before and after a pass, the difference over the requests served is the server's
+    CPU cost per request, which other load on the machine does not inflate the way it
+    inflates latency (workers replaced meanwhile would be missed; none are in a short pass).
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in [root_pid] + children_of(root_pid):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return total / ticks

@@ -36,7 +36,11 @@ def measure(config, server, options, scripts, work_dir):
 
 def _wrk_with_memory(server, script, duration, connections):
     """The max-throughput pass; the server's memory is read halfway through, under load."""
+    cpu_before = memory.tree_cpu_seconds(server.process.pid)
     process = wrk.start(server.url + "/predict", script, duration, connections)
     time.sleep(duration / 2)
     sample = memory.tree_memory(server.process.pid)
-    return wrk.finish(process, duration), sample
+    result = wrk.finish(process, duration)
+    cpu = memory.tree_cpu_seconds(server.process.pid) - cpu_before
+    result["cpu_ms_per_request"] = 1000 * cpu / result["requests"] if result["requests"] else None
+    return result, sample

@@ -1,7 +1,7 @@
 """The printed table: one row per server, ratios to the seed (a) and the ceiling (d)."""
 from bench.configs import CONFIGS
 
-_COLUMNS = ("server", "wrk req/s", "p50 ms", "p99 ms", "x a", "% of d",
+_COLUMNS = ("server", "wrk req/s", "p50 ms", "p99 ms", "x a", "% of d", "CPU ms/req",
             "open req/s", "open p50", "open p99", "load/run.py req/s", "p50", "p99",
             "batch rows/s", "PSS MB", "USS MB",
             "1 worker RSS MB")
@@ -21,6 +21,7 @@ def rows(summary):
             _num(row["wrk.p99_ms"], 2),
             _num(rps / seed, 1) if rps and seed else "-",
             _num(100 * rps / ceiling, 0) if rps and ceiling else "-",
+            _num(row["wrk.cpu_ms_per_request"], 2),
             _open_rate(row, "openloop"), _num(row["openloop.p50_ms"], 2),
             _num(row["openloop.p99_ms"], 2),
             _open_rate(row, "open"), _num(row["open.p50_ms"], 2), _num(row["open.p99_ms"], 2),

@@ -3,6 +3,7 @@ from statistics import median
 
 # (pass, field) pairs whose median over rounds the table shows.
 FIELDS = (("wrk", "rps"), ("wrk", "p50_ms"), ("wrk", "p99_ms"), ("wrk", "errors"),
+          ("wrk", "cpu_ms_per_request"),
           ("open", "rps"), ("open", "p50_ms"), ("open", "p99_ms"), ("open", "errors"),
           ("open", "dropped"), ("open", "target_rate"),
           ("openloop", "rps"), ("openloop", "p50_ms"), ("openloop", "p99_ms"),
