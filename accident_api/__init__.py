@@ -41,13 +41,15 @@ def create_app(test_config=None) -> Flask:
     app.config.from_object(Config.from_env())
     app.config.update(test_config or {})
     app.logger.setLevel(getattr(logging, str(app.config["LOG_LEVEL"]).upper()))
-    instrumentation.init_app(app)  # first, so its before_request runs before anyone else's
-    # prometheus-flask-exporter registers its hooks once per process (one app per gunicorn
-    # process); further apps in the same process (tests) share the first one's metrics.
-    http_metrics.init_app(app)
+    if app.config["METRICS_ENABLED"]:  # off only to measure monitoring's cost (bench/)
+        instrumentation.init_app(app)  # first, so its before_request runs before anyone else's
+        # prometheus-flask-exporter registers its hooks once per process (one app per gunicorn
+        # process); further apps in the same process (tests) share the first one's metrics.
+        http_metrics.init_app(app)
     api.init_app(app)
     app.extensions[MODEL_EXTENSION] = ModelService.load(app.config["MODEL_PATH"],
-                                                        app.config["MODEL_BACKEND"])
+                                                        app.config["MODEL_BACKEND"],
+                                                        app.config["METRICS_ENABLED"])
     for blueprint in (meta.blp, predictions.blp, v2.blp):
         api.register_blueprint(blueprint)
     app.register_error_handler(Exception, errors.handle_unexpected)

@@ -35,6 +35,18 @@ def _buckets(env, name, default):
     return edges
 
 
+def _bool(env, name, default):
+    """A switch: 1/true/yes/on or 0/false/no/off (any case); unset or empty -> default."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} must be 1/true/yes/on or 0/false/no/off")
+
+
 def _choice(env, name, default, choices):
     value = (env.get(name) or default).strip().lower()
     if value not in choices:
@@ -75,6 +87,8 @@ class Config:
     PROBABILITY_BUCKETS: tuple = PROBABILITY_BUCKETS
     BATCH_SIZE_BUCKETS: tuple = BATCH_SIZE_BUCKETS
     HTTP_DURATION_BUCKETS: tuple = HTTP_DURATION_BUCKETS
+    # Off only to measure what monitoring costs (bench/run.py, server e); never in production.
+    METRICS_ENABLED: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -101,6 +115,7 @@ class Config:
             PROBABILITY_BUCKETS=_buckets(env, "PROBABILITY_BUCKETS", d.PROBABILITY_BUCKETS),
             BATCH_SIZE_BUCKETS=_buckets(env, "BATCH_SIZE_BUCKETS", d.BATCH_SIZE_BUCKETS),
             HTTP_DURATION_BUCKETS=_buckets(env, "HTTP_DURATION_BUCKETS", d.HTTP_DURATION_BUCKETS),
+            METRICS_ENABLED=_bool(env, "METRICS_ENABLED", d.METRICS_ENABLED),
         )
 
     def as_env(self) -> dict:

@@ -15,9 +15,10 @@ from monitoring.drift import DriftCounter, export_reference_ratios
 class ModelService:
     """A loaded, verified Predictor (`ready`) or the reason there is none (`reason`)."""
 
-    def __init__(self, predictor=None, reason: str | None = None):
+    def __init__(self, predictor=None, reason: str | None = None, record_metrics: bool = True):
         self.predictor = predictor
         self.reason = reason
+        self.record_metrics = record_metrics
         self.drift = None
         if predictor is not None:
             reference = predictor.card.get("reference") or {}
@@ -30,16 +31,16 @@ class ModelService:
                 backend=predictor.backend)
 
     @classmethod
-    def load(cls, path: str, backend: str) -> "ModelService":
+    def load(cls, path: str, backend: str, record_metrics: bool = True) -> "ModelService":
         """Load and verify the model at `path`; a failure becomes a not-ready service, not a crash.
 
         The app stays up to answer /health/ready with the reason; gunicorn's `on_starting` hook
         refuses to serve traffic with such an app (accident_api.server).
         """
         try:
-            return cls(load_model(path, backend=backend))
+            return cls(load_model(path, backend=backend), record_metrics=record_metrics)
         except ModelError as exc:
-            return cls(reason=str(exc))
+            return cls(reason=str(exc), record_metrics=record_metrics)
 
     @property
     def ready(self) -> bool:
@@ -47,6 +48,8 @@ class ModelService:
 
     def predict(self, rows: np.ndarray):
         """One model call for all `rows` (n, 28 float64 in feature order), recorded in metrics."""
+        if not self.record_metrics:  # METRICS_ENABLED=0: the bare model call
+            return self.predictor.predict(rows)
         with metrics.InferenceTimer():
             prediction = self.predictor.predict(rows)
         metrics.record_predictions(prediction.classes, prediction.probabilities)
