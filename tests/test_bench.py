@@ -101,3 +101,32 @@ def test_seed_reference_predicts_with_n_jobs_as_trained(tmp_path):
         bad = client.post("/predict", json={"place": 10})
     assert reply.status_code == 200 and reply.json()["prediction"] in (0, 1)
     assert bad.status_code == 422
+
+
+@pytest.mark.parametrize("raw, expected", [("0", False), ("off", False), ("TRUE", True),
+                                           ("", True)])
+def test_metrics_switch_is_read_from_the_environment(raw, expected):
+    from accident_api.config import Config
+
+    assert Config.from_env({"METRICS_ENABLED": raw}).METRICS_ENABLED is expected
+
+
+def test_metrics_switch_rejects_other_values():
+    from accident_api.config import Config, ConfigError
+
+    with pytest.raises(ConfigError, match="METRICS_ENABLED"):
+        Config.from_env({"METRICS_ENABLED": "maybe"})
+
+
+def test_metrics_disabled_app_predicts_without_recording(app, make_app):
+    from monitoring import metrics
+
+    def successes():
+        return metrics.API_PREDICT.labels(outcome="success")._value.get()
+
+    before = successes()
+    quiet = make_app(METRICS_ENABLED=False).test_client().post("/predict",
+                                                                json=payloads.SEED_RECORD)
+    assert quiet.status_code == 200 and successes() == before
+    loud = app.test_client().post("/predict", json=payloads.SEED_RECORD)
+    assert loud.status_code == 200 and successes() == before + 1
