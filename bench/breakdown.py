@@ -102,6 +102,15 @@ def whole_request(app):
     return "whole request (Flask test client, all hooks)", post
 
 
+def ceiling_request(repeat=2000):
+    """The same POST through the ceiling app's test client: Flask's own floor."""
+    from bench.ceiling_app import app
+
+    client, body = app.test_client(), record_body()
+    return time_calls(lambda: client.post("/predict", data=body,
+                                          content_type="application/json"), repeat)
+
+
 def main(argv=None):
     """Print the per-stage medians (µs) and their share of the whole request."""
     options = parse_args(argv)
@@ -119,9 +128,13 @@ def main(argv=None):
     staged = sum(figures["median_us"] for _, figures in results)
     print(f"  {staged:9.1f}  {100 * staged / total['median_us']:5.1f}%  sum of the stages")
     print(f"  {total['median_us']:9.1f}  100.0%  {name}")
+    ceiling = ceiling_request()
+    print(f"  {ceiling['median_us']:9.1f}  {100 * ceiling['median_us'] / total['median_us']:5.1f}%"
+          "  the ceiling app's whole request (parse + constant answer), for scale")
     if options.json:
         options.json.write_text(json.dumps({"backend": options.backend, "repeat": options.repeat,
-                                            "stages": dict(results), "whole": total}, indent=2))
+                                            "stages": dict(results), "whole": total,
+                                            "ceiling_whole": ceiling}, indent=2))
     return 0
 
 

@@ -12,6 +12,7 @@ Without --model it trains one with the project's own CLI on synthetic data (cach
 """
 import argparse
 import json
+import os
 import platform
 import signal
 import subprocess
@@ -115,7 +116,6 @@ def machine():
     model_name = next((line.split(":", 1)[1].strip() for line in
                        Path("/proc/cpuinfo").read_text().splitlines()
                        if line.startswith("model name")), platform.processor())
-    import os
     return {"cpu": model_name, "cores": os.cpu_count(), "kernel": platform.release(),
             "python": platform.python_version()}
 
@@ -149,12 +149,16 @@ def main(argv=None):
         print("\n" + report.markdown(medians))
     print("\ntargets (issue 6), judged on (c):")
     print("\n".join(report.target_lines(verdicts)))
+    cpu = summary.cpu_view(medians)
+    print("\nthe same throughput targets from CPU ms per request (less sensitive to neighbours):")
+    print("\n".join(report.target_lines(cpu)))
     if options.json:
         options.json.write_text(json.dumps({
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": machine(), "command": " ".join(sys.argv), "options": _jsonable(options),
             "model": str(model_dir), "seconds": round(time.time() - started, 1),
-            "rounds": rounds, "medians": medians, "targets": verdicts}, indent=2))
+            "rounds": rounds, "medians": medians, "targets": verdicts, "cpu_view": cpu,
+            "load_average": os.getloadavg()}, indent=2))
         print(f"\nraw figures: {options.json}")
     print(f"logs: {run_dir}")
     return 0

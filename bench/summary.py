@@ -88,3 +88,21 @@ def _verdict(target, value, limit, op):
     else:
         status = "PASS" if (value >= limit if op == ">=" else value <= limit) else "FAIL"
     return {"target": target, "value": value, "limit": limit, "op": op, "status": status}
+
+
+def cpu_view(summary):
+    """The throughput targets re-read from CPU cost per request (wrk pass, /proc CPU time).
+
+    On a machine shared with other work, req/s and latency move with the neighbours; the
+    server's own CPU milliseconds per request move much less. Throughput ratios at saturation
+    are (nearly) inverse CPU-cost ratios, so these lines say what the targets would read on a
+    quiet machine. They are shown beside the measured verdicts, never instead of them.
+    """
+    cost = {key: _get(summary, key, "wrk.cpu_ms_per_request") for key in "abcde"}
+    checks = [
+        ("CPU: ceiling cost / our cost (d / c) >= 0.5", _ratio(cost["d"], cost["c"]), 0.5, ">="),
+        ("CPU: seed cost / our cost (a / c) >= 30", _ratio(cost["a"], cost["c"]), 30.0, ">="),
+        ("CPU: monitoring's share of our cost (1 - e / c) <= 10%",
+         _overhead(cost["e"], cost["c"]), 0.10, "<="),
+    ]
+    return [_verdict(*check) for check in checks]
