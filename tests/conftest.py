@@ -1,4 +1,5 @@
 """Shared pytest fixtures; each area keeps its fixtures in tests/fixtures/<area>.py."""
 
 pytest_plugins = [
+    "tests.fixtures.observability",
 ]

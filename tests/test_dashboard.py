@@ -43,9 +43,13 @@ def test_compose_mounts_provisioning_where_the_provider_expects_it():
     if not compose_file.exists():
         pytest.skip("docker-compose.yml not merged yet (stack area)")
     services = yaml.safe_load(compose_file.read_text())["services"]
-    grafana = next(s for name, s in services.items() if "grafana" in name)
-    mounts = [v.split(":")[:2] for v in grafana.get("volumes", []) if isinstance(v, str)]
-    assert ["./grafana-provisioning", CONTAINER_ROOT] in mounts
+
+    def mounts(service):
+        return [v.split(":")[:2] for v in services[service].get("volumes", []) if isinstance(v, str)]
+
+    assert ["./grafana-provisioning", CONTAINER_ROOT] in mounts("grafana")
+    # prometheus.yml's relative rule_files glob resolves inside this mount.
+    assert ["./prometheus", "/etc/prometheus"] in mounts("prometheus")
 
 
 def test_dashboard_identity(dashboard):
