@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.model",
     "tests.fixtures.service",
+    "tests.fixtures.observability",
 ]
