@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.model",
     "tests.fixtures.service",
     "tests.fixtures.observability",
+    "tests.fixtures.stack",
 ]
