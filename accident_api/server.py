@@ -5,9 +5,16 @@ Nothing here imports prometheus_client at module level (see monitoring.exporter)
 import shutil
 import sys
 
-from accident_api import MODEL_EXTENSION
+from accident_api import MODEL_EXTENSION, lifecycle
 from accident_api.config import Config
 from monitoring import exporter
+
+# HTTP limits enforced by gunicorn before the app sees a request (README, "Reliability and
+# security"): request line (414 above), header count and header size (400 above). Body size
+# (MAX_CONTENT_LENGTH) and batch size (MAX_BATCH_SIZE) are enforced by the app (413).
+LIMIT_REQUEST_LINE = 4094
+LIMIT_REQUEST_FIELDS = 100
+LIMIT_REQUEST_FIELD_SIZE = 8190
 
 
 def on_starting(server):
@@ -26,12 +33,18 @@ def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dic
     """
 
     def when_ready(server):
-        exporter.start_sidecar(config.METRICS_PORT, config.HOST)
-        server.log.info("metrics exporter on http://%s:%s/metrics", config.HOST,
-                        config.METRICS_PORT)
+        if exporter.start_sidecar(config.METRICS_PORT, config.HOST, server.log):
+            server.log.info("metrics exporter on http://%s:%s/metrics", config.HOST,
+                            config.METRICS_PORT)
 
     def child_exit(server, worker):
         exporter.mark_worker_dead(worker.pid)
+
+    def on_reload(server):
+        # SIGHUP: validate the artifact at MODEL_PATH and swap it in before new workers fork
+        from accident_api.model_update import reload_model
+
+        reload_model(server.app.wsgi(), config.MODEL_PATH, config.MODEL_BACKEND, server.log)
 
     def on_exit(server):
         if temporary_metrics_dir and config.PROMETHEUS_MULTIPROC_DIR:
@@ -46,6 +59,9 @@ def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dic
         "graceful_timeout": config.GRACEFUL_TIMEOUT,
         "max_requests": config.MAX_REQUESTS,
         "max_requests_jitter": config.MAX_REQUESTS_JITTER,
+        "limit_request_line": LIMIT_REQUEST_LINE,
+        "limit_request_fields": LIMIT_REQUEST_FIELDS,
+        "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": config.LOG_LEVEL,
@@ -54,5 +70,7 @@ def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dic
         "on_starting": on_starting,
         "when_ready": when_ready,
         "child_exit": child_exit,
+        "worker_exit": lifecycle.finish_worker,  # queued connections served, quick exit
+        "on_reload": on_reload,
         "on_exit": on_exit,
     }

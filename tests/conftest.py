@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.service",
     "tests.fixtures.observability",
     "tests.fixtures.stack",
+    "tests.fixtures.reliability",
 ]
