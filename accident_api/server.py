@@ -10,7 +10,7 @@ from accident_api.config import Config
 from monitoring import exporter
 
 # HTTP limits enforced by gunicorn before the app sees a request (README, "Reliability and
-# security"): request line (414 above), header count and header size (400 above). Body size
+# security"): request line (414 above), header count and header size (431 above). Body size
 # (MAX_CONTENT_LENGTH) and batch size (MAX_BATCH_SIZE) are enforced by the app (413).
 LIMIT_REQUEST_LINE = 4094
 LIMIT_REQUEST_FIELDS = 100

@@ -5,8 +5,12 @@ tells a refused connection from a reset one), triggers the event, prints its fig
 asserts them. Timing bounds are generous: the machine is 2 shared cores.
 """
 import json
+import os
 import re
+import shutil
 import signal
+import socket
+import subprocess
 import threading
 import time
 
@@ -118,7 +122,6 @@ def test_sighup_with_an_invalid_artifact_keeps_the_old_model(
     server = live_server_factory(MODEL_PATH=model_link.path)
     old = requests.get(server.url + "/model", timeout=5).json()["version"]
     tampered = tmp_path / "tampered"
-    import shutil
     shutil.copytree(alt_model_dir, tampered)
     with open(tampered / "model.onnx", "ab") as handle:
         handle.write(b"\0")                          # one byte: the sha256 no longer matches
@@ -138,18 +141,48 @@ def test_sighup_with_an_invalid_artifact_keeps_the_old_model(
     assert model_info_versions(server) == {old: 1.0}
 
 
-def test_sigkilled_worker_is_replaced_and_only_its_in_flight_requests_fail(
+def owner_pid(server_port: int, client_port: int) -> int:
+    """PID of the process holding the server side of one loopback TCP connection (ss -tnp)."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", f"sport = :{server_port}",
+                          f"dport = :{client_port}"], capture_output=True, text=True).stdout
+    match = re.search(r"pid=(\d+)", out)
+    assert match, f"no owner for :{server_port} <- :{client_port}: {out!r}"
+    return int(match.group(1))
+
+
+def hold_a_worker(url: str) -> socket.socket:
+    """A request whose body never finishes arriving: the sync worker that accepted it is busy."""
+    host, port = url.split("//")[1].split(":")
+    held = socket.create_connection((host, int(port)), timeout=10)
+    held.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100\r\n\r\n{\"place\"")
+    return held
+
+
+def outcome_of(held: socket.socket) -> str:
+    try:
+        data = held.recv(1024)
+    except ConnectionResetError:
+        return "reset"
+    except socket.timeout:
+        return "timeout"
+    return "reset" if data == b"" else data.split(b"\r\n", 1)[0].decode()
+
+
+def test_sigkilled_worker_is_replaced_and_only_its_in_flight_request_fails(
         live_server_factory, seed_record):
     server = live_server_factory()
-    workers = wait_for(lambda: len(server.worker_pids()) == 2 and server.worker_pids(),
-                       what="two workers")
+    wait_for(lambda: len(server.worker_pids()) == 2, what="two workers")
     counts = []
     with SteadyLoad(server.url, seed_record, rate=RATE) as load:
         time.sleep(1.5)
+        held = hold_a_worker(server.url)
+        time.sleep(0.3)
+        victim = owner_pid(int(server.env["PORT"]), held.getsockname()[1])
         counts.append(http_requests_total(server))
-        victim = workers[0]
-        import os
         os.kill(victim, signal.SIGKILL)
+        in_flight = outcome_of(held)
+        held.close()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             counts.append(http_requests_total(server))
@@ -163,13 +196,12 @@ def test_sigkilled_worker_is_replaced_and_only_its_in_flight_requests_fail(
     tally = load.tally
     counts.append(http_requests_total(server))
     served = http_requests_total(server, "predictions.predict")
-    print(f"\nworker {victim} SIGKILLed -> workers {replaced}: {tally.summary()}; "
-          f"http_requests_total samples {counts[0]:.0f}..{counts[-1]:.0f} ({len(counts)} "
-          f"scrapes); server counted {served:.0f} /predict")
+    print(f"\nworker {victim} SIGKILLed while holding one request (-> {in_flight}); workers now "
+          f"{replaced}; steady load: {tally.summary()}; http_requests_total samples "
+          f"{counts[0]:.0f}..{counts[-1]:.0f} ({len(counts)} scrapes, never decreasing); "
+          f"server counted {served:.0f} /predict")
     assert victim not in replaced and len(replaced) == 2
-    # a sync worker holds one request at a time: at most that one fails, as a reset
-    assert tally.failed() <= 1 and tally.failed() == tally.count(RESET), tally.summary()
-    assert tally.count(REFUSED) == 0
+    assert in_flight == "reset", "the killed worker's in-flight request is the one failure"
+    assert tally.failed() == 0 and tally.count(REFUSED) == 0, tally.summary()
     assert all(b >= a for a, b in zip(counts, counts[1:])), f"counter went backwards: {counts}"
-    # the killed request may have been counted just before its response was lost
-    assert tally.outcomes[200] <= served <= tally.outcomes[200] + tally.failed()
+    assert served == tally.outcomes[200]
