@@ -32,7 +32,7 @@ OPENAPI_SETTINGS = {
 
 def create_app(test_config=None) -> Flask:
     """Build the app: config -> extensions and metrics hooks -> model -> blueprints -> errors."""
-    from accident_api import errors, instrumentation, meta, predictions, v2
+    from accident_api import errors, instrumentation, meta, predictions, security, v2
     from accident_api.extensions import api, http_metrics
     from accident_api.inference import ModelService
 
@@ -46,9 +46,11 @@ def create_app(test_config=None) -> Flask:
     # process); further apps in the same process (tests) share the first one's metrics.
     http_metrics.init_app(app)
     api.init_app(app)
+    security.init_app(app)  # API keys (when configured), security headers, debug off
     app.extensions[MODEL_EXTENSION] = ModelService.load(app.config["MODEL_PATH"],
                                                         app.config["MODEL_BACKEND"])
     for blueprint in (meta.blp, predictions.blp, v2.blp):
         api.register_blueprint(blueprint)
+    security.document_api(api, app)
     app.register_error_handler(Exception, errors.handle_unexpected)
     return app

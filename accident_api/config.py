@@ -1,6 +1,6 @@
 """Config: every setting of the service, read from environment variables in this one place."""
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Mapping
 
 
@@ -33,6 +33,13 @@ def _buckets(env, name, default):
     if any(b <= a for a, b in zip(edges, edges[1:])):
         raise ConfigError(f"{name}={raw!r} must be strictly increasing")
     return edges
+
+
+def _readable_file(env, name):
+    path = (env.get(name) or "").strip()
+    if path and not os.access(path, os.R_OK):
+        raise ConfigError(f"{name}={path!r} is not a readable file")
+    return path or None
 
 
 def _choice(env, name, default, choices):
@@ -75,6 +82,10 @@ class Config:
     PROBABILITY_BUCKETS: tuple = PROBABILITY_BUCKETS
     BATCH_SIZE_BUCKETS: tuple = BATCH_SIZE_BUCKETS
     HTTP_DURATION_BUCKETS: tuple = HTTP_DURATION_BUCKETS
+    # API keys for the prediction endpoints (accident_api.security): none = auth off.
+    # repr=False: a logged or printed Config never shows a key.
+    API_KEYS: tuple = field(default=(), repr=False)
+    API_KEYS_FILE: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -101,6 +112,8 @@ class Config:
             PROBABILITY_BUCKETS=_buckets(env, "PROBABILITY_BUCKETS", d.PROBABILITY_BUCKETS),
             BATCH_SIZE_BUCKETS=_buckets(env, "BATCH_SIZE_BUCKETS", d.BATCH_SIZE_BUCKETS),
             HTTP_DURATION_BUCKETS=_buckets(env, "HTTP_DURATION_BUCKETS", d.HTTP_DURATION_BUCKETS),
+            API_KEYS=tuple(k.strip() for k in (env.get("API_KEYS") or "").split(",") if k.strip()),
+            API_KEYS_FILE=_readable_file(env, "API_KEYS_FILE"),
         )
 
     def as_env(self) -> dict:
