@@ -29,7 +29,8 @@ def worker_exit(server, worker):
     """
     pending = sys.exc_info()[1]  # the SystemExit gunicorn is raising in its `finally`
     if isinstance(pending, SystemExit):
-        status = pending.code if isinstance(pending.code, int) else (0 if pending.code is None else 1)
+        code = pending.code
+        status = code if isinstance(code, int) else (0 if code is None else 1)
     else:
         status = 0 if pending is None else 1
     sys.stdout.flush()
