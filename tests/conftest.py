@@ -3,4 +3,6 @@
 pytest_plugins = [
     "tests.fixtures.model",
     "tests.fixtures.service",
+    "tests.fixtures.observability",
+    "tests.fixtures.stack",
 ]
