@@ -1,4 +1,4 @@
-"""gunicorn lifecycle guarantees: drain accepted connections on exit, swap the model on SIGHUP.
+"""gunicorn lifecycle guarantee: connections already queued at a worker's exit are served, not reset.
 
 Why a drain: on SIGTERM the master closes its copy of the listening socket and each sync
 worker finishes its current request and exits. Connections the kernel already completed but
@@ -9,16 +9,10 @@ the worker's copy of the socket at once, so after the last worker's final empty 
 client is refused (nothing accepted, nothing lost) instead of reset. The remaining window is
 the few microseconds between that last `accept` and `close`.
 
-Why a hard exit: onnxruntime's C++ static destructors hang forever in a forked child at
-interpreter exit (a condition variable inherited from the master's thread pool). A worker
-that ended its loop (SIGTERM, max_requests, SIGHUP replacement) then sat unreaped until the
-master SIGKILLed it after `graceful_timeout`/`timeout` - a stop took 20 s and a recycled worker
-was not replaced for 30 s. `finish_worker` leaves with `os._exit` once the work is done; the
-metric files are shared mmaps, already on disk, so nothing is lost by skipping finalizers.
+Called from accident_api.server.worker_exit, which then leaves with os._exit (onnxruntime's
+destructors hang in forked workers).
 """
-import logging
 import os
-import sys
 import time
 
 # A drain never outlives this share of the graceful timeout (the master SIGKILLs at the end).
@@ -56,28 +50,3 @@ def drain_backlog(server, worker) -> int:
                         served)
     return served
 
-
-def _exit_status() -> int:
-    """The status the worker was exiting with (gunicorn calls worker_exit in a `finally`)."""
-    pending = sys.exc_info()[1]
-    if pending is None:
-        return 0
-    if isinstance(pending, SystemExit):
-        code = pending.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    return 1
-
-
-def finish_worker(server, worker) -> None:
-    """gunicorn `worker_exit`: drain the backlog, then exit without running C++ destructors."""
-    if os.getpid() != worker.pid:
-        return  # called in the master for a worker that had already vanished
-    drain_backlog(server, worker)
-    status = _exit_status()
-    logging.shutdown()  # flush gunicorn's log handlers (stdout, stderr)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(status)

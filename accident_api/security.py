@@ -76,16 +76,22 @@ def require_api_key():
     raise error
 
 
-def content_security_policy(body: bytes, cdn: str) -> str:
-    """CSP for an HTML page: its own inline scripts by hash, Swagger UI's assets from `cdn`."""
-    hashes = " ".join(
-        "'sha256-" + base64.b64encode(hashlib.sha256(s).digest()).decode() + "'"
-        for s in _INLINE_SCRIPT.findall(body))
-    return ("default-src 'none'; "
-            f"script-src 'self' {cdn} {hashes}".rstrip() + "; "
-            f"style-src 'self' {cdn} 'unsafe-inline'; "
-            f"img-src 'self' data: {cdn}; font-src 'self' data: {cdn}; connect-src 'self'; "
-            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+def content_security_policy(body: bytes, asset_origin: str = "") -> str:
+    """CSP for an HTML page: its own inline scripts by hash; Swagger UI's files from 'self'
+    (or from `asset_origin` when OPENAPI_SWAGGER_UI_URL points at a CDN)."""
+    hashes = ["'sha256-" + base64.b64encode(hashlib.sha256(s).digest()).decode() + "'"
+              for s in _INLINE_SCRIPT.findall(body)]
+    own = " ".join(filter(None, ["'self'", asset_origin]))
+    directives = [
+        "default-src 'none'",
+        " ".join(["script-src", own, *hashes]),
+        # Swagger UI's React code sets style attributes; styles cannot run code
+        f"style-src {own} 'unsafe-inline'",
+        f"img-src {own} data:", f"font-src {own} data:",
+        "connect-src 'self'",  # /openapi.json and "Try it out"
+        "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+    ]
+    return "; ".join(directives)
 
 
 def security_headers(response):
@@ -95,9 +101,9 @@ def security_headers(response):
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     if response.mimetype == "text/html" and not response.direct_passthrough:
         ui = urlsplit(current_app.config.get("OPENAPI_SWAGGER_UI_URL") or "")
-        cdn = f"{ui.scheme}://{ui.netloc}" if ui.netloc else ""
+        origin = f"{ui.scheme}://{ui.netloc}" if ui.netloc else ""
         response.headers["Content-Security-Policy"] = content_security_policy(
-            response.get_data(), cdn)
+            response.get_data(), origin)
     return response
 
 

@@ -110,9 +110,12 @@ def test_swagger_ui_page_has_security_headers_its_assets_are_allowed(client):
     assets = re.findall(rb'<(script|link)[^>]+(?:src|href)="([^"]+)"', html)
     assert {kind for kind, _ in assets} == {b"script", b"link"}
     for kind, url in assets:
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(url.decode()))
+        parts = urlsplit(url.decode())
+        origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "'self'"
         directive = "script-src" if kind == b"script" else "style-src"
         assert origin in csp[directive], (url, csp[directive])
+        if origin == "'self'":                             # and the file is really there
+            assert client.get(url.decode()).status_code == 200, url
     inline = re.findall(rb"<script>(.*?)</script>", html, re.S)
     assert inline, "Swagger UI boots from an inline script"
     for body in inline:
