@@ -44,5 +44,16 @@ LOAD_ARGS ?=
 load: $(STAMP)
 	$(BIN)/python load/run.py $(LOAD_ARGS)
 
+## audit: known vulnerabilities in the pinned and installed dependencies (pip-audit + PyPI)
+.PHONY: audit
+audit: $(STAMP)
+	$(BIN)/python scripts/audit_deps.py
+
+## soak: 10 min steady load through a worker kill, a model update and a Prometheus restart
+.PHONY: soak
+SOAK_ARGS ?= --duration 600 --rate 20
+soak: $(STAMP)
+	$(BIN)/python load/soak.py $(SOAK_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -1,4 +1,4 @@
-"""gunicorn lifecycle guarantee: connections already queued at a worker's exit are served, not reset.
+"""gunicorn lifecycle: connections already queued when a worker exits are served, not reset.
 
 Why a drain: on SIGTERM the master closes its copy of the listening socket and each sync
 worker finishes its current request and exits. Connections the kernel already completed but

@@ -77,7 +77,7 @@ def validate_artifact(path, backend: str):
 
 
 def reload_model(app, path, backend: str, log) -> bool:
-    """Swap `app`'s model for the validated artifact at `path`; False (old model kept) if refused."""
+    """Swap `app`'s model for the validated artifact at `path`; False (old one kept) if refused."""
     from accident_api.inference import ModelService
     from monitoring import metrics
 

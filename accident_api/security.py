@@ -35,7 +35,8 @@ def load_keys(keys=(), keys_file=None) -> tuple:
         try:
             lines = Path(keys_file).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise ApiKeyError(f"API_KEYS_FILE {keys_file} cannot be read ({exc.strerror})") from None
+            raise ApiKeyError(
+                f"API_KEYS_FILE {keys_file} cannot be read ({exc.strerror})") from None
         found += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     short = [k for k in found if len(k) < 16]
     if short:

@@ -168,14 +168,19 @@ def run(args) -> dict:
     report = {
         "duration_s": args.duration, "rate": args.rate, "events": events,
         "sent": tally.sent, "answered": tally.answered, "ok_200": tally.outcomes[200],
-        "refused": tally.count(REFUSED), "by_outcome": {str(k): v for k, v in tally.outcomes.items()},
+        "refused": tally.count(REFUSED),
+        "by_outcome": {str(k): v for k, v in tally.outcomes.items()},
         "answers_by_model": dict(tally.versions), "versions": [v1_version, v2_version],
         "final_model": final_version, "killed_worker_in_flight_failures": in_kill,
         "lost_accepted_requests": lost, "failure_examples": tally.examples,
         "counter_samples": len(counters),
         "counter_monotonic": all(b >= a for a, b in zip(counters, counters[1:])),
-        "prometheus": prometheus is not None, "workdir": str(work),
+        "prometheus": prometheus is not None,
     }
+    if args.keep:
+        report["workdir"] = str(work)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     report["passed"] = (not lost and len(in_kill) <= 1 and report["counter_monotonic"]
                         and final_version == v2_version and tally.versions[v2_version] > 0
                         and report["refused"] == 0)
@@ -209,6 +214,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="requests/s (default 20)")
     parser.add_argument("--model", help="model directory for v1 (default: train a small one)")
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, models)")
     args = parser.parse_args(argv)
     report = run(args)
     text = json.dumps(report, indent=2, default=str)

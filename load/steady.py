@@ -37,7 +37,8 @@ def classify(exc: BaseException) -> str:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, ConnectionRefusedError) or getattr(current, "errno", None) == errno.ECONNREFUSED:
+        if isinstance(current, ConnectionRefusedError) or \
+                getattr(current, "errno", None) == errno.ECONNREFUSED:
             return REFUSED
         if type(current).__name__ == "NewConnectionError" and "refused" in str(current).lower():
             return REFUSED
@@ -88,7 +89,8 @@ class Tally:
         by = ", ".join(f"{k}={v}" for k, v in sorted(self.outcomes.items(), key=str))
         return (f"sent {self.sent}, answered {self.answered}, refused {self.count(REFUSED)}, "
                 f"reset {self.count(RESET)}, timeout {self.count(TIMEOUT)}, other "
-                f"{self.count(OTHER)} [{by}] versions {dict(self.versions)} examples {self.examples}")
+                f"{self.count(OTHER)} [{by}] versions {dict(self.versions)} "
+                f"examples {self.examples}")
 
 
 class SteadyLoad:
@@ -106,7 +108,8 @@ class SteadyLoad:
         self.threads = threads
         self.timeout = timeout
         self.max_requests = max_requests
-        self.headers = {"Content-Type": "application/json", "Connection": "close", **(headers or {})}
+        self.headers = {"Content-Type": "application/json", "Connection": "close",
+                        **(headers or {})}
         self.tally = Tally()
         self._stop = threading.Event()
         self._budget = threading.Semaphore(max_requests)

@@ -25,7 +25,8 @@ def test_every_accepted_exception_has_a_reason(tmp_path):
     with pytest.raises(ValueError, match="no reason"):
         audit_deps.read_ignores(bad)
     bad.write_text("# header\nGHSA-xxxx-yyyy-zzzz  # fixed upstream, unused code path\n")
-    assert audit_deps.read_ignores(bad) == {"GHSA-xxxx-yyyy-zzzz": "fixed upstream, unused code path"}
+    assert audit_deps.read_ignores(bad) == {
+        "GHSA-xxxx-yyyy-zzzz": "fixed upstream, unused code path"}
 
 
 def test_pins_are_exact():

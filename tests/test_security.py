@@ -66,7 +66,8 @@ def test_keys_from_a_file_and_from_the_environment(make_app, tmp_path):
     assert config.API_KEYS == (OTHER_KEY,) and KEY not in repr(config)
     client = make_app(API_KEYS=config.API_KEYS, API_KEYS_FILE=config.API_KEYS_FILE).test_client()
     for key in (KEY, OTHER_KEY):
-        assert client.post("/predict", json=SEED_RECORD, headers={"X-API-Key": key}).status_code == 200
+        response = client.post("/predict", json=SEED_RECORD, headers={"X-API-Key": key})
+        assert response.status_code == 200
 
 
 def test_unusable_key_settings_are_refused(make_app, tmp_path):
@@ -167,7 +168,8 @@ def test_keys_never_logged_or_exposed_over_http(live_server_factory, tmp_path):
     url = server.url + "/predict"
     statuses = [
         requests.post(url, json=SEED_RECORD, timeout=10).status_code,
-        requests.post(url, json=SEED_RECORD, headers={"X-API-Key": "x" * 20}, timeout=10).status_code,
+        requests.post(url, json=SEED_RECORD, headers={"X-API-Key": "x" * 20},
+                      timeout=10).status_code,
         requests.post(url, json=SEED_RECORD, headers={"Authorization": f"Bearer {KEY}"},
                       timeout=10).status_code,
         requests.post(url, json=SEED_RECORD, headers={"X-API-Key": OTHER_KEY},
