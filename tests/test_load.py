@@ -1,6 +1,7 @@
 """The load generator against the real service (gunicorn on 127.0.0.1, the `live_server`
 fixture): its report must agree with the server's own counters from the sidecar exporter."""
 import json
+import math
 import subprocess
 import sys
 from collections import Counter
@@ -42,11 +43,14 @@ def run_load(server, tmp_path, *args) -> tuple[int, dict, str]:
 def test_report_matches_the_servers_counters(live_server, tmp_path):
     before = counts(live_server, "http_requests_total", "endpoint", "status")
     predicted_before = counts(live_server, "api_predict_total", "outcome")
+    bins_before = counts(live_server, "model_feature_bin_total", "feature", "bin")
     code, report, stdout = run_load(
         live_server, tmp_path, "--rate", str(RATE), "--duration", str(DURATION),
         "--batch-size", str(BATCH), "--max-error-rate", "0")
     after = counts(live_server, "http_requests_total", "endpoint", "status")
     delta = {key: after[key] - before[key] for key in after if after[key] != before[key]}
+    bins = counts(live_server, "model_feature_bin_total", "feature", "bin")
+    bins = {key: bins[key] - bins_before[key] for key in bins}
     print(stdout)
 
     assert code == 0
@@ -88,6 +92,26 @@ def test_report_matches_the_servers_counters(live_server, tmp_path):
     assert report["elapsed_s"] < DURATION + 3
     latency = report["latency_ms"]
     assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
+
+    # undrifted traffic looks like the training data: no feature near the drift alert's PSI
+    worst = max(psi(live_server, bins).items(), key=lambda item: item[1])
+    assert worst[1] < 0.25, worst
+
+
+def psi(server, served: dict) -> dict:
+    """PSI per feature of the served bin counts against the card's reference ratios, the
+    way the recording rule computes it (shares clamped at 1e-4)."""
+    reference = {(labels["feature"], labels["bin"]): value
+                 for labels, value in samples(server, "model_feature_reference_ratio")}
+    result = Counter()
+    for feature in {feature for feature, _ in reference}:
+        total = sum(n for (f, _), n in served.items() if f == feature)
+        for (f, bin_), q in reference.items():
+            if f == feature:
+                p = max(served.get((f, bin_), 0) / total, 1e-4)
+                q = max(q, 1e-4)
+                result[feature] += (p - q) * math.log(p / q)
+    return result
 
 
 def test_drift_moves_served_values_into_the_shifted_bin(live_server, tmp_path):
