@@ -20,7 +20,7 @@ OPENAPI_SETTINGS = {
     "OPENAPI_URL_PREFIX": "/",
     "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "/docs",
-    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+    "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",  # accident_api.docs_assets: no CDN
     "API_SPEC_OPTIONS": {
         "info": {"description": "Severity of French road accidents (BAAC open data) predicted by "
                                 "a RandomForest, with Prometheus monitoring. Errors use "
@@ -32,7 +32,7 @@ OPENAPI_SETTINGS = {
 
 def create_app(test_config=None) -> Flask:
     """Build the app: config -> extensions and metrics hooks -> model -> blueprints -> errors."""
-    from accident_api import errors, instrumentation, meta, predictions, v2
+    from accident_api import docs_assets, errors, instrumentation, meta, predictions, v2
     from accident_api.extensions import api, http_metrics
     from accident_api.inference import ModelService
 
@@ -50,5 +50,6 @@ def create_app(test_config=None) -> Flask:
                                                         app.config["MODEL_BACKEND"])
     for blueprint in (meta.blp, predictions.blp, v2.blp):
         api.register_blueprint(blueprint)
+    app.register_blueprint(docs_assets.blp)
     app.register_error_handler(Exception, errors.handle_unexpected)
     return app

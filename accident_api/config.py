@@ -51,7 +51,7 @@ HTTP_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 @dataclass(frozen=True)
 class Config:
-    """Service settings; upper-case fields so `app.config.from_object(Config.from_env())` takes them.
+    """Service settings; upper-case fields, so `app.config.from_object(Config.from_env())` works.
 
     Defaults are the documented ones (README, "Configuration"); `from_env` overrides each from
     the variable of the same name.

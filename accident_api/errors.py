@@ -1,4 +1,4 @@
-"""Error responses: flask-smorest's `{code, status, message, errors}`, V2's `{"error": ...}` under /v2.
+"""Error responses: flask-smorest's `{code, status, message, errors}`; under /v2 `{"error": ...}`.
 
 Every error the HTTP layer produces goes through `http_error_response`, so a client never sees
 an HTML page or a traceback; genuine server faults are logged and answered with a JSON 500.

@@ -23,7 +23,8 @@ LANDING = """<!doctype html>
 
 @blp.route("/", endpoint="index")
 class Index(MethodView):
-    @blp.response(200, content_type="text/html", description="A short HTML page linking to the docs.")
+    @blp.response(200, content_type="text/html",
+                  description="A short HTML page linking to the docs.")
     def get(self):
         """Landing page with links to the documentation."""
         html = LANDING.format(docs="/docs", spec="/openapi.json", card=url_for("meta.model"),

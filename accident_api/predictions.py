@@ -11,7 +11,7 @@ blp = Blueprint("predictions", __name__, description="Accident severity predicti
 
 ERRORS = (
     (400, "Malformed JSON body."),
-    (413, "Body larger than MAX_CONTENT_LENGTH (or, for a batch, more than MAX_BATCH_SIZE records)."),
+    (413, "Body over MAX_CONTENT_LENGTH (or, for a batch, over MAX_BATCH_SIZE records)."),
     (415, "Content-Type is not application/json."),
     (503, "No model loaded: see /health/ready for the reason."),
 )

@@ -2,6 +2,7 @@
 
 Nothing here imports prometheus_client at module level (see monitoring.exporter).
 """
+import os
 import shutil
 import sys
 
@@ -17,6 +18,24 @@ def on_starting(server):
     if not service.ready:
         server.log.error("accident-api cannot start: %s", service.reason)
         sys.exit(1)
+
+
+def worker_exit(server, worker):
+    """End the worker with its exit status but without C/C++ static destructors.
+
+    onnxruntime's exit handlers hang in pthread_cond_destroy in a worker forked from a master
+    that imported it (seen with gdb), so a graceful stop would wait out graceful_timeout and be
+    killed. Metric values are already in the shared mmap files; logs are flushed first.
+    """
+    pending = sys.exc_info()[1]  # the SystemExit gunicorn is raising in its `finally`
+    if isinstance(pending, SystemExit):
+        code = pending.code
+        status = code if isinstance(code, int) else (0 if code is None else 1)
+    else:
+        status = 0 if pending is None else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dict:
@@ -54,5 +73,6 @@ def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dic
         "on_starting": on_starting,
         "when_ready": when_ready,
         "child_exit": child_exit,
+        "worker_exit": worker_exit,
         "on_exit": on_exit,
     }

@@ -27,7 +27,8 @@ def _tensor_values(tensor: dict) -> np.ndarray:
     except ValueError:
         reject(name, "shape", f"input '{name}': data is a ragged nested list")
     if raw.dtype.kind not in "iuf":
-        reject(name, "type", f"input '{name}': data must be numbers (got {raw.dtype.kind!r} values)")
+        reject(name, "type",
+               f"input '{name}': data must be numbers (got {raw.dtype.kind!r} values)")
     if raw.size != math.prod(shape):
         reject(name, "shape", f"input '{name}': shape {shape} needs {math.prod(shape)} values, "
                               f"data has {raw.size}")
@@ -40,8 +41,9 @@ def _tensor_values(tensor: dict) -> np.ndarray:
 def _rows_from_matrix(tensor: dict) -> np.ndarray:
     shape = tensor["shape"]
     if len(shape) != 2 or shape[1] != N_FEATURES:
-        reject(tensor["name"], "shape", f"input '{tensor['name']}': shape must be [N, {N_FEATURES}] "
-                                        f"(features in order {', '.join(FEATURES)}), got {shape}")
+        reject(tensor["name"], "shape",
+               f"input '{tensor['name']}': shape must be [N, {N_FEATURES}] "
+               f"(features in order {', '.join(FEATURES)}), got {shape}")
     return _tensor_values(tensor).reshape(shape[0], N_FEATURES)
 
 

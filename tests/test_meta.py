@@ -1,4 +1,6 @@
 """Landing page, model card, health endpoints and the OpenAPI document."""
+import re
+
 import pytest
 
 from model.features import FEATURES
@@ -65,7 +67,8 @@ def spec(app):
 def test_openapi_document_lists_every_endpoint(spec):
     assert spec["openapi"].startswith("3.")
     assert spec["info"]["title"] == "accident-api"
-    assert {path: set(ops) - {"parameters"} for path, ops in spec["paths"].items()} == EXPECTED_PATHS
+    paths = {path: set(ops) - {"parameters"} for path, ops in spec["paths"].items()}
+    assert paths == EXPECTED_PATHS
 
 
 def test_every_operation_has_a_summary_and_documents_its_errors(spec):
@@ -130,3 +133,14 @@ def test_openapi_document_validates_structurally(spec):
 def test_swagger_ui_is_served(client):
     response = client.get("/docs")
     assert response.status_code == 200 and "swagger" in response.get_data(as_text=True).lower()
+
+
+def test_swagger_ui_assets_are_served_locally(client):
+    """/docs works offline: every script and stylesheet it references is served by the app."""
+    page = client.get("/docs").get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page)
+    assert len(assets) == 3 and all(asset.startswith("/docs/assets/") for asset in assets)
+    for asset in assets:
+        response = client.get(asset)
+        assert response.status_code == 200 and len(response.data) > 10_000, asset
+    assert client.get("/docs/assets/../../setup.cfg").status_code == 404

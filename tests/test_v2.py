@@ -54,7 +54,8 @@ def test_infer_one_tensor_per_feature_and_requested_outputs(client):
     assert response.status_code == 200
     outputs = response.get_json()["outputs"]
     assert [o["name"] for o in outputs] == ["probability"]
-    assert outputs[0]["data"] == [client.post("/predict", json=SEED_RECORD).get_json()["probability"]]
+    single = client.post("/predict", json=SEED_RECORD).get_json()
+    assert outputs[0]["data"] == [single["probability"]]
 
 
 def test_infer_accepts_json_without_content_type(client):
@@ -73,7 +74,8 @@ def test_infer_accepts_json_without_content_type(client):
     ({"inputs": []}, 400, "at least one"),
     ({"outputs": []}, 400, "inputs"),
     ({"inputs": [matrix([ROW])], "outputs": [{"name": "nope"}]}, 400, "outputs"),
-    ({"inputs": [{"name": "catu", "shape": [1], "datatype": "FP64", "data": [1]}]}, 400, "missing"),
+    ({"inputs": [{"name": "catu", "shape": [1], "datatype": "FP64", "data": [1]}]}, 400,
+     "missing"),
 ])
 def test_infer_errors_use_the_protocol_error_object(client, body, status, fragment):
     response = client.post(INFER, json=body)
@@ -92,7 +94,8 @@ def test_unknown_model_and_version_are_404_errors(client):
 
 def test_v2_malformed_json_unknown_path_and_method(client):
     response = client.post(INFER, data="{", content_type="application/json")
-    assert response.status_code == 400 and response.get_json() == {"error": "body: Invalid JSON body."}
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "body: Invalid JSON body."}
     assert list(client.get("/v2/nothing").get_json()) == ["error"]
     assert client.get(INFER).status_code == 405 and list(client.get(INFER).get_json()) == ["error"]
 
