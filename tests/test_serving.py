@@ -1,4 +1,5 @@
 """model.serving: verified loading, each loading error, both backends and their parity."""
+
 import json
 import shutil
 
@@ -6,7 +7,12 @@ import numpy as np
 import pytest
 
 from model import baac, card as card_module, features
-from model.errors import ModelCorruptError, ModelIntegrityError, ModelNotFoundError, ModelVersionMismatchError
+from model.errors import (
+    ModelCorruptError,
+    ModelIntegrityError,
+    ModelNotFoundError,
+    ModelVersionMismatchError,
+)
 from model.features import FEATURES
 from model.serving import Prediction, load_model
 
@@ -52,7 +58,9 @@ def test_one_model_call_per_batch(trained_model_dir, rows):
     predictor = load_model(trained_model_dir, "onnx")
     calls = []
     real_run = predictor._engine.session.run
-    predictor._engine.session = type("Spy", (), {"run": lambda self, *a: calls.append(1) or real_run(*a)})()
+    predictor._engine.session = type(
+        "Spy", (), {"run": lambda self, *a: calls.append(1) or real_run(*a)}
+    )()
     predictor.predict(rows)
     assert calls == [1]
 
@@ -141,4 +149,6 @@ def test_sklearn_version_mismatch(model_copy):
     card_module.write_card(model_copy, card)
     with pytest.raises(ModelVersionMismatchError, match="scikit-learn 0.24.2"):
         load_model(model_copy, "sklearn")
-    assert load_model(model_copy, "onnx").backend == "onnx"  # ONNX does not depend on the pickle format
+    assert (
+        load_model(model_copy, "onnx").backend == "onnx"
+    )  # ONNX does not depend on the pickle format
