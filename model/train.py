@@ -9,6 +9,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import onnxruntime as ort
+from onnx import TensorProto, helper
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import DoubleTensorType
 from sklearn.ensemble import RandomForestClassifier
@@ -80,6 +81,27 @@ def evaluate(y_true, probabilities, threshold: float = THRESHOLD) -> dict:
     }
 
 
+def _round_input_to_float32(onx):
+    """Prefix the graph with Cast(float32) -> Cast(float64) on its input.
+
+    scikit-learn trees compare ``float32(x) <= threshold`` (they cast X to float32 before
+    predicting), while a double-input ONNX tree compares ``x <= threshold``: a value within a
+    float32 ulp of a threshold then takes another branch (seen on real latitudes). Rounding the
+    input the same way inside the graph makes every comparison identical to scikit-learn's.
+    """
+    graph = onx.graph
+    source = graph.input[0].name
+    for node in graph.node:
+        node.input[:] = ["input_rounded" if name == source else name for name in node.input]
+    casts = [
+        helper.make_node("Cast", [source], ["input_float32"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["input_float32"], ["input_rounded"], to=TensorProto.DOUBLE),
+    ]
+    for position, node in enumerate(casts):
+        graph.node.insert(position, node)
+    return onx
+
+
 def export_onnx(forest) -> bytes:
     """Convert the forest to ONNX: float64 ``input`` (n, 28), probabilities as a plain tensor."""
     onx = convert_sklearn(
@@ -88,7 +110,7 @@ def export_onnx(forest) -> bytes:
         options={id(forest): {"zipmap": False}},
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
-    return onx.SerializeToString()
+    return _round_input_to_float32(onx).SerializeToString()
 
 
 def check_parity(

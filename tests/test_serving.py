@@ -54,6 +54,23 @@ def test_onnx_and_sklearn_agree(trained_model_dir, rows):
     assert np.max(np.abs(onnx_result.probabilities - sklearn_result.probabilities)) < 1e-6
 
 
+@pytest.mark.parametrize("feature", ["lat", "long"])
+def test_parity_holds_next_to_every_split_threshold(trained_model_dir, rows, feature):
+    """Values a hair below each threshold: scikit-learn rounds X to float32 before comparing, so
+    a double-input ONNX graph would branch differently here without the float32 rounding."""
+    forest = load_model(trained_model_dir, "sklearn")._engine.forest
+    index = FEATURES.index(feature)
+    thresholds = np.concatenate(
+        [tree.tree_.threshold[tree.tree_.feature == index] for tree in forest.estimators_]
+    )
+    assert len(thresholds) > 10
+    probe = np.repeat(rows[:1], len(thresholds), axis=0)
+    probe[:, index] = np.nextafter(thresholds, -np.inf)
+    onnx_p = load_model(trained_model_dir, "onnx").predict_proba(probe)
+    sklearn_p = forest.predict_proba(probe)[:, 1]
+    assert np.max(np.abs(onnx_p - sklearn_p)) < 1e-6
+
+
 def test_one_model_call_per_batch(trained_model_dir, rows):
     predictor = load_model(trained_model_dir, "onnx")
     calls = []
