@@ -97,7 +97,7 @@ def verify_artifact(model_dir, card: dict, kind: str) -> Path:
     ModelNotFoundError
         The artifact file is missing.
     """
-    names = tuple(feature.get("name") for feature in card["features"])
+    names = tuple(f.get("name") if isinstance(f, dict) else f for f in card["features"] or ())
     if names != FEATURES:
         raise ModelIntegrityError(
             f"the card's feature order {names} is not this code's {FEATURES}: "

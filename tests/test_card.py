@@ -110,6 +110,13 @@ def test_verify_rejects_another_hash(card, trained_model_dir):
         card_module.verify_artifact(trained_model_dir, card, "joblib")
 
 
+@pytest.mark.parametrize("features", [None, ["place"], [{"nom": "place"}]])
+def test_verify_rejects_malformed_feature_lists(card, trained_model_dir, features):
+    card["features"] = features
+    with pytest.raises(ModelIntegrityError, match="feature order"):
+        card_module.verify_artifact(trained_model_dir, card, "onnx")
+
+
 def test_verify_rejects_missing_feature(card, trained_model_dir):
     card["features"] = card["features"][:-1]
     with pytest.raises(ModelIntegrityError, match="feature order"):
