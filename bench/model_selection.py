@@ -143,8 +143,9 @@ def table(name: str, results: list) -> str:
     for r in results:
         n, depth, leaf = r["setting"]
         n = f"**{n}** (default)" if r["setting"] == DEFAULT_SETTING else n
+        spread = f" ± {r['roc_auc_sd']:.3f}" if r["roc_auc_sd"] else ""
         lines.append(
-            f"| {n} | {depth} | {leaf} | {r['roc_auc']:.3f} ± {r['roc_auc_sd']:.3f} | "
+            f"| {n} | {depth} | {leaf} | {r['roc_auc']:.3f}{spread} | "
             f"{r['f1']:.3f} | {r['joblib_mb']:.1f} | "
             f"{r['onnx_mb']:.1f} | {r['sklearn_rss_mb']:.1f} | {r['onnx_rss_mb']:.1f} | "
             f"{r['onnx_ms']:.3f} | {r['sklearn_ms']:.2f} | {r['train_s']:.1f} |"

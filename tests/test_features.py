@@ -320,7 +320,7 @@ def test_imputer_rounds_integer_medians():
     assert Imputer().fit(train).fill_values_["lat"] == 1.5
 
 
-KNOWN = {  # hand-read from the raw lines of the real sample (see README "The model")
+KNOWN = {  # hand-read from the raw lines of the real sample, recoded as documented in features.py
     "202100000001": {
         "place": 1,
         "catu": 1,
