@@ -34,5 +34,15 @@ test: system-deps $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m 'not integration'
 
+## stack: the stack without Docker: API under gunicorn + local Prometheus (repo config), prints URLs; Ctrl-C stops both
+stack: system-deps $(STAMP)
+	VENV_BIN=$(BIN) MODEL_DIR=$(MODEL_DIR) scripts/stack.sh
+
+## load: drive the running API with the load generator, e.g. make load LOAD_ARGS='--rate 50 --duration 60 --drift vma=40'
+.PHONY: load
+LOAD_ARGS ?=
+load: $(STAMP)
+	$(BIN)/python load/run.py $(LOAD_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

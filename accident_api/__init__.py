@@ -1,1 +1,55 @@
-"""HTTP layer of accident-api: the Flask application factory lives here."""
+"""HTTP layer of accident-api: the Flask application factory lives here.
+
+Blueprints and metrics are imported inside `create_app`, not at module level, so that
+`accident_api.config` can be imported (by gunicorn.conf.py) before prometheus_client is: the
+client fixes its multiprocess mode on first import.
+"""
+import logging
+
+from flask import Flask
+
+from accident_api.config import Config
+
+__version__ = "0.1.0"
+MODEL_EXTENSION = "accident_api.model"  # app.extensions key of the ModelService
+
+OPENAPI_SETTINGS = {
+    "API_TITLE": "accident-api",
+    "API_VERSION": __version__,
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "/docs",
+    "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",  # accident_api.docs_assets: no CDN
+    "API_SPEC_OPTIONS": {
+        "info": {"description": "Severity of French road accidents (BAAC open data) predicted by "
+                                "a RandomForest, with Prometheus monitoring. Errors use "
+                                "`{code, status, message, errors}`; under /v2 the Open "
+                                "Inference Protocol's `{\"error\": ...}`."},
+    },
+}
+
+
+def create_app(test_config=None) -> Flask:
+    """Build the app: config -> extensions and metrics hooks -> model -> blueprints -> errors."""
+    from accident_api import docs_assets, errors, instrumentation, meta, predictions, v2
+    from accident_api.extensions import api, http_metrics
+    from accident_api.inference import ModelService
+
+    app = Flask(__name__)
+    app.config.update(OPENAPI_SETTINGS)
+    app.config.from_object(Config.from_env())
+    app.config.update(test_config or {})
+    app.logger.setLevel(getattr(logging, str(app.config["LOG_LEVEL"]).upper()))
+    instrumentation.init_app(app)  # first, so its before_request runs before anyone else's
+    # prometheus-flask-exporter registers its hooks once per process (one app per gunicorn
+    # process); further apps in the same process (tests) share the first one's metrics.
+    http_metrics.init_app(app)
+    api.init_app(app)
+    app.extensions[MODEL_EXTENSION] = ModelService.load(app.config["MODEL_PATH"],
+                                                        app.config["MODEL_BACKEND"])
+    for blueprint in (meta.blp, predictions.blp, v2.blp):
+        api.register_blueprint(blueprint)
+    app.register_blueprint(docs_assets.blp)
+    app.register_error_handler(Exception, errors.handle_unexpected)
+    return app

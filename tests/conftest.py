@@ -2,4 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.model",
+    "tests.fixtures.service",
+    "tests.fixtures.observability",
+    "tests.fixtures.stack",
 ]

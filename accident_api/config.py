@@ -1,0 +1,114 @@
+"""Config: every setting of the service, read from environment variables in this one place."""
+import os
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+def _int(env, name, default, minimum):
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+    return value
+
+
+def _buckets(env, name, default):
+    """Comma-separated, strictly increasing histogram bucket edges (e.g. '0.001,0.01,0.1')."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        edges = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a comma-separated list of numbers") from None
+    if any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ConfigError(f"{name}={raw!r} must be strictly increasing")
+    return edges
+
+
+def _choice(env, name, default, choices):
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} must be one of {', '.join(choices)}")
+    return value
+
+
+INFERENCE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                     0.25, 0.5, 1.0)
+PROBABILITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+HTTP_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Service settings; upper-case fields, so `app.config.from_object(Config.from_env())` works.
+
+    Defaults are the documented ones (README, "Configuration"); `from_env` overrides each from
+    the variable of the same name.
+    """
+
+    MODEL_PATH: str = "models"
+    MODEL_BACKEND: str = "onnx"
+    HOST: str = "127.0.0.1"
+    PORT: int = 8000
+    METRICS_PORT: int = 9200
+    WEB_CONCURRENCY: int = 2
+    MAX_BATCH_SIZE: int = 1000
+    MAX_CONTENT_LENGTH: int = 2 * 1024 * 1024
+    LOG_LEVEL: str = "info"
+    PROMETHEUS_MULTIPROC_DIR: str | None = None
+    GUNICORN_TIMEOUT: int = 30
+    GRACEFUL_TIMEOUT: int = 30
+    MAX_REQUESTS: int = 10000
+    MAX_REQUESTS_JITTER: int = 1000
+    INFERENCE_BUCKETS: tuple = INFERENCE_BUCKETS
+    PROBABILITY_BUCKETS: tuple = PROBABILITY_BUCKETS
+    BATCH_SIZE_BUCKETS: tuple = BATCH_SIZE_BUCKETS
+    HTTP_DURATION_BUCKETS: tuple = HTTP_DURATION_BUCKETS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
+        """Build the settings from `environ` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        d = cls()
+        return cls(
+            MODEL_PATH=env.get("MODEL_PATH") or d.MODEL_PATH,
+            MODEL_BACKEND=_choice(env, "MODEL_BACKEND", d.MODEL_BACKEND, ("onnx", "sklearn")),
+            HOST=env.get("HOST") or d.HOST,
+            PORT=_int(env, "PORT", d.PORT, 0),
+            METRICS_PORT=_int(env, "METRICS_PORT", d.METRICS_PORT, 0),
+            WEB_CONCURRENCY=_int(env, "WEB_CONCURRENCY", d.WEB_CONCURRENCY, 1),
+            MAX_BATCH_SIZE=_int(env, "MAX_BATCH_SIZE", d.MAX_BATCH_SIZE, 1),
+            MAX_CONTENT_LENGTH=_int(env, "MAX_CONTENT_LENGTH", d.MAX_CONTENT_LENGTH, 1024),
+            LOG_LEVEL=_choice(env, "LOG_LEVEL", d.LOG_LEVEL,
+                              ("debug", "info", "warning", "error", "critical")),
+            PROMETHEUS_MULTIPROC_DIR=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            GUNICORN_TIMEOUT=_int(env, "GUNICORN_TIMEOUT", d.GUNICORN_TIMEOUT, 1),
+            GRACEFUL_TIMEOUT=_int(env, "GRACEFUL_TIMEOUT", d.GRACEFUL_TIMEOUT, 0),
+            MAX_REQUESTS=_int(env, "MAX_REQUESTS", d.MAX_REQUESTS, 0),
+            MAX_REQUESTS_JITTER=_int(env, "MAX_REQUESTS_JITTER", d.MAX_REQUESTS_JITTER, 0),
+            INFERENCE_BUCKETS=_buckets(env, "INFERENCE_BUCKETS", d.INFERENCE_BUCKETS),
+            PROBABILITY_BUCKETS=_buckets(env, "PROBABILITY_BUCKETS", d.PROBABILITY_BUCKETS),
+            BATCH_SIZE_BUCKETS=_buckets(env, "BATCH_SIZE_BUCKETS", d.BATCH_SIZE_BUCKETS),
+            HTTP_DURATION_BUCKETS=_buckets(env, "HTTP_DURATION_BUCKETS", d.HTTP_DURATION_BUCKETS),
+        )
+
+    def as_env(self) -> dict:
+        """The settings as environment variables, for a child process (gunicorn from `serve`)."""
+        env = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            env[field.name] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        return env

@@ -1,0 +1,92 @@
+"""Error responses: flask-smorest's `{code, status, message, errors}`; under /v2 `{"error": ...}`.
+
+Every error the HTTP layer produces goes through `http_error_response`, so a client never sees
+an HTML page or a traceback; genuine server faults are logged and answered with a JSON 500.
+"""
+from flask import current_app, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from accident_api.instrumentation import PREDICTION_ENDPOINTS
+from accident_api.schemas import reason_for
+from model.features import FEATURES
+from monitoring import metrics
+
+# Fields that may label model_input_rejected_total; anything else (client-chosen keys) folds.
+KNOWN_FIELDS = frozenset(FEATURES) | {"records", "inputs", "outputs", "id", "parameters", "name",
+                                      "shape", "datatype", "data", "include", "_schema"}
+
+
+def is_v2_request() -> bool:
+    """True for the Open Inference Protocol paths, whose errors use the protocol's format."""
+    return request.path == "/v2" or request.path.startswith("/v2/")
+
+
+def _flatten(messages, field="_schema"):
+    """Yield (field, message) from webargs' nested messages (batch records are nested by index)."""
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            key = str(key)
+            # "json" is the location, digits are list indices: keep the enclosing field name
+            yield from _flatten(value, field if key == "json" or key.isdigit() else key)
+    elif isinstance(messages, (list, tuple)):
+        for item in messages:
+            yield from _flatten(item, field)
+    else:
+        yield field, str(messages)
+
+
+def _paths(messages, prefix=""):
+    """Yield (dotted path, message), e.g. ("inputs.0.shape", "Not a valid list.")."""
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            # "json" is the location, not part of the client's document
+            yield from _paths(value, prefix if key == "json" else f"{prefix}{key}.")
+    elif isinstance(messages, (list, tuple)):
+        for item in messages:
+            yield from _paths(item, prefix)
+    else:
+        yield prefix.rstrip(".") or "body", str(messages)
+
+
+def record_rejections(messages) -> None:
+    """Count each (field, reason) of a validation failure in model_input_rejected_total."""
+    for field, message in set(_flatten(messages)):
+        reason = reason_for(message)
+        if reason == "unknown_field" or field not in KNOWN_FIELDS:
+            field = "_unknown"
+        metrics.record_rejection(field, reason)
+
+
+def _v2_message(error: HTTPException) -> str:
+    data = getattr(error, "data", None) or {}
+    if "message" in data:
+        return str(data["message"])
+    if "messages" in data:
+        return "; ".join(f"{where}: {message}" for where, message in _paths(data["messages"]))
+    return error.description or error.name
+
+
+def http_error_response(error: HTTPException):
+    """The JSON body, status and headers for an HTTP error raised anywhere in the app."""
+    data = getattr(error, "data", None) or {}
+    headers = data.get("headers", {})
+    if error.code == 422 and "messages" in data and request.endpoint in PREDICTION_ENDPOINTS:
+        record_rejections(data["messages"])
+    if is_v2_request():
+        # the protocol reports bad requests as 400 with a single message
+        status = 400 if error.code == 422 else error.code
+        return {"error": _v2_message(error)}, status, headers
+    message = data.get("message")
+    if message is None and "messages" in data and error.code != 422:
+        message = " ".join(text for _, text in _flatten(data["messages"]))  # "Invalid JSON body."
+    payload = {"code": error.code, "status": error.name, "message": message or error.description}
+    if "errors" in data or "messages" in data:
+        payload["errors"] = data.get("errors", data.get("messages"))
+    return payload, error.code, headers
+
+
+def handle_unexpected(error: Exception):
+    """Log a genuine server fault with its traceback; answer with a JSON 500, never the trace."""
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    fault = InternalServerError(description="Internal server error: the fault is logged.")
+    return http_error_response(fault)

@@ -1,0 +1,76 @@
+"""The served model: loaded once (gunicorn master), called once per request, measured."""
+import numpy as np
+from flask import current_app
+from flask_smorest import abort
+
+from accident_api import MODEL_EXTENSION
+from model.errors import ModelError
+from model.features import FEATURES
+from model.serving import load_model
+from monitoring import metrics
+from monitoring.drift import DriftCounter, export_reference_ratios
+
+
+
+class ModelService:
+    """A loaded, verified Predictor (`ready`) or the reason there is none (`reason`)."""
+
+    def __init__(self, predictor=None, reason: str | None = None):
+        self.predictor = predictor
+        self.reason = reason
+        self.drift = None
+        if predictor is not None:
+            reference = predictor.card.get("reference") or {}
+            self.drift = DriftCounter(reference, FEATURES)
+            export_reference_ratios(reference)
+            metrics.set_model_info(
+                name=predictor.name, version=predictor.version,
+                trained_at=str(predictor.card.get("trained_at", "")),
+                source=str((predictor.card.get("source") or {}).get("kind", "")),
+                backend=predictor.backend)
+
+    @classmethod
+    def load(cls, path: str, backend: str) -> "ModelService":
+        """Load and verify the model at `path`; a failure becomes a not-ready service, not a crash.
+
+        The app stays up to answer /health/ready with the reason; gunicorn's `on_starting` hook
+        refuses to serve traffic with such an app (accident_api.server).
+        """
+        try:
+            return cls(load_model(path, backend=backend))
+        except ModelError as exc:
+            return cls(reason=str(exc))
+
+    @property
+    def ready(self) -> bool:
+        return self.predictor is not None
+
+    def predict(self, rows: np.ndarray):
+        """One model call for all `rows` (n, 28 float64 in feature order), recorded in metrics."""
+        with metrics.InferenceTimer():
+            prediction = self.predictor.predict(rows)
+        metrics.record_predictions(prediction.classes, prediction.probabilities)
+        self.drift.observe(rows)
+        return prediction
+
+
+def current_model() -> ModelService:
+    """The app's ModelService; aborts with 503 (and the reason) when no model is loaded."""
+    service = current_app.extensions[MODEL_EXTENSION]
+    if not service.ready:
+        abort(503, message=f"Model not loaded: {service.reason}")
+    return service
+
+
+def records_to_rows(records) -> np.ndarray:
+    """Validated records (dicts) -> float64 array (n, 28) in feature order, no pandas."""
+    return np.array([[record[name] for name in FEATURES] for record in records], dtype="float64")
+
+
+def prediction_items(prediction, version: str) -> list:
+    """One response item per record, in order."""
+    return [
+        {"prediction": int(cls), "probability": float(prob),
+         "label": metrics.LABELS[int(cls)], "model_version": version}
+        for cls, prob in zip(prediction.classes, prediction.probabilities)
+    ]

@@ -1,0 +1,62 @@
+"""Blueprint `predictions`: POST /predict (one accident) and POST /predict/batch."""
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from accident_api.inference import current_model, prediction_items, records_to_rows
+from accident_api.schemas import (SEED_RECORD, AccidentRecordSchema, PredictBatchRequestSchema,
+                                  PredictBatchResponseSchema, PredictionSchema)
+
+blp = Blueprint("predictions", __name__, description="Accident severity predictions")
+
+ERRORS = (
+    (400, "Malformed JSON body."),
+    (413, "Body over MAX_CONTENT_LENGTH (or, for a batch, over MAX_BATCH_SIZE records)."),
+    (415, "Content-Type is not application/json."),
+    (503, "No model loaded: see /health/ready for the reason."),
+)
+
+
+def document_errors(view):
+    """Document every error response of a prediction view (422 is added by @arguments)."""
+    for status, description in ERRORS:
+        view = blp.alt_response(status, success=False, description=description)(view)
+    return view
+
+
+@blp.before_request
+def require_json():
+    """Prediction bodies are JSON: anything else is 415, not a validation error."""
+    if request.method == "POST" and not request.is_json:
+        abort(415, message="Content-Type must be application/json.")
+
+
+@blp.route("/predict", endpoint="predict", strict_slashes=False)
+class Predict(MethodView):
+    @blp.arguments(AccidentRecordSchema, example=SEED_RECORD)
+    @blp.response(200, PredictionSchema, example={
+        "prediction": 0, "probability": 0.27, "label": "not_severe",
+        "model_version": "3f9a2b7c1d0e"})
+    @document_errors
+    def post(self, record):
+        """Predict the severity of one accident.
+
+        Also served at `/predict/` (no redirect). Every feature is required and checked against
+        its BAAC codes or range; unknown fields are rejected.
+        """
+        service = current_model()
+        prediction = service.predict(records_to_rows([record]))
+        return prediction_items(prediction, service.predictor.version)[0]
+
+
+@blp.route("/predict/batch", endpoint="predict_batch")
+class PredictBatch(MethodView):
+    @blp.arguments(PredictBatchRequestSchema, example={"records": [SEED_RECORD, SEED_RECORD]})
+    @blp.response(200, PredictBatchResponseSchema)
+    @document_errors
+    def post(self, body):
+        """Predict the severity of several accidents in one model call, results in order."""
+        service = current_model()
+        prediction = service.predict(records_to_rows(body["records"]))
+        version = service.predictor.version
+        return {"predictions": prediction_items(prediction, version), "model_version": version}

@@ -1,0 +1,78 @@
+"""gunicorn settings and hooks, shared by gunicorn.conf.py and `accident-api serve`.
+
+Nothing here imports prometheus_client at module level (see monitoring.exporter).
+"""
+import os
+import shutil
+import sys
+
+from accident_api import MODEL_EXTENSION
+from accident_api.config import Config
+from monitoring import exporter
+
+
+def on_starting(server):
+    """Refuse to serve without a verified model: one clear line on stderr, exit status 1."""
+    app = server.app.wsgi()  # the preloaded Flask app (loaded now if preload_app is off)
+    service = app.extensions[MODEL_EXTENSION]
+    if not service.ready:
+        server.log.error("accident-api cannot start: %s", service.reason)
+        sys.exit(1)
+
+
+def worker_exit(server, worker):
+    """End the worker with its exit status but without C/C++ static destructors.
+
+    onnxruntime's exit handlers hang in pthread_cond_destroy in a worker forked from a master
+    that imported it (seen with gdb), so a graceful stop would wait out graceful_timeout and be
+    killed. Metric values are already in the shared mmap files; logs are flushed first.
+    """
+    pending = sys.exc_info()[1]  # the SystemExit gunicorn is raising in its `finally`
+    if isinstance(pending, SystemExit):
+        code = pending.code
+        status = code if isinstance(code, int) else (0 if code is None else 1)
+    else:
+        status = 0 if pending is None else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dict:
+    """gunicorn settings for `config`, hooks included (sidecar exporter, dead-worker cleanup).
+
+    `temporary_metrics_dir`: the multiprocess directory was made for this run; remove it on exit.
+    """
+
+    def when_ready(server):
+        exporter.start_sidecar(config.METRICS_PORT, config.HOST)
+        server.log.info("metrics exporter on http://%s:%s/metrics", config.HOST,
+                        config.METRICS_PORT)
+
+    def child_exit(server, worker):
+        exporter.mark_worker_dead(worker.pid)
+
+    def on_exit(server):
+        if temporary_metrics_dir and config.PROMETHEUS_MULTIPROC_DIR:
+            shutil.rmtree(config.PROMETHEUS_MULTIPROC_DIR, ignore_errors=True)
+
+    return {
+        "bind": f"{config.HOST}:{config.PORT}",
+        "workers": config.WEB_CONCURRENCY,
+        "worker_class": "sync",
+        "preload_app": True,  # the model is loaded and verified once, in the master
+        "timeout": config.GUNICORN_TIMEOUT,
+        "graceful_timeout": config.GRACEFUL_TIMEOUT,
+        "max_requests": config.MAX_REQUESTS,
+        "max_requests_jitter": config.MAX_REQUESTS_JITTER,
+        "accesslog": "-",
+        "errorlog": "-",
+        "loglevel": config.LOG_LEVEL,
+        "proc_name": "accident-api",
+        "control_socket_disable": True,  # not used; one socket path per host would collide
+        "on_starting": on_starting,
+        "when_ready": when_ready,
+        "child_exit": child_exit,
+        "worker_exit": worker_exit,
+        "on_exit": on_exit,
+    }

@@ -1,0 +1,154 @@
+"""Blueprint `v2`: the Open Inference Protocol (KServe V2) REST endpoints.
+
+Errors under /v2 use the protocol's `{"error": "..."}` object (accident_api.errors). Inputs: one
+tensor [N, 28] in feature order, or one tensor [N] per feature named after it; outputs
+`predict` (INT64 classes) and `probability` (FP64 P(severe)). JSON tensors only: the binary
+tensor extension is not offered (tritonclient: `binary_data=False`).
+"""
+from flask import Response, current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from webargs import core
+from webargs.flaskparser import FlaskParser
+
+from accident_api import MODEL_EXTENSION
+from accident_api.inference import current_model
+from accident_api.schemas import (SEED_RECORD, V2ErrorSchema, V2InferRequestSchema,
+                                  V2InferResponseSchema, V2ModelMetadataSchema,
+                                  V2ServerMetadataSchema)
+from accident_api.tensors import N_FEATURES, inputs_to_rows
+from model.features import FEATURES
+
+SERVER_NAME = "accident-api"
+PLATFORMS = {"onnx": "onnxruntime_onnx", "sklearn": "sklearn"}
+
+
+class AnyContentTypeParser(FlaskParser):
+    """V2 clients (tritonclient among them) post JSON without a Content-Type: parse it anyway."""
+
+    def _raw_load_json(self, req):
+        return core.parse_json(req.get_data(cache=True))
+
+
+class V2Blueprint(Blueprint):
+    ARGUMENTS_PARSER = AnyContentTypeParser()
+
+
+blp = V2Blueprint("v2", __name__, url_prefix="/v2",
+                  description="Open Inference Protocol (KServe V2) REST endpoints")
+
+
+@blp.before_request
+def refuse_binary_tensors():
+    """The binary tensor extension appends raw bytes after the JSON: say so instead of 400 JSON."""
+    if "Inference-Header-Content-Length" in request.headers:
+        abort(400, message="the binary tensor data extension is not supported: send JSON "
+                           "data (tritonclient: binary_data=False)")
+
+
+def v2_errors(*statuses):
+    """Document the protocol's error object for each status."""
+    def decorate(view):
+        for status in statuses:
+            view = blp.alt_response(status, schema=V2ErrorSchema, success=False)(view)
+        return view
+    return decorate
+
+
+def served_model(name: str, version: str | None = None):
+    """The loaded predictor if `name` (and `version`) is the served model, else a V2 error."""
+    predictor = current_model().predictor
+    if name != predictor.name or version not in (None, predictor.version):
+        wanted = name if version is None else f"{name}/{version}"
+        abort(404, message=f"model '{wanted}' is not served here: this server serves "
+                           f"'{predictor.name}' version '{predictor.version}'")
+    return predictor
+
+
+@blp.route("", endpoint="server_metadata")
+class ServerMetadata(MethodView):
+    @blp.response(200, V2ServerMetadataSchema)
+    def get(self):
+        """Server metadata: name, version, protocol extensions."""
+        from accident_api import __version__
+        return {"name": SERVER_NAME, "version": __version__, "extensions": []}
+
+
+@blp.route("/health/live", endpoint="server_live")
+class ServerLive(MethodView):
+    @blp.response(200, description="Live (empty body, as the protocol asks).")
+    def get(self):
+        """Server liveness: 200 while the process serves HTTP."""
+        return Response(status=200)
+
+
+@blp.route("/health/ready", endpoint="server_ready")
+class ServerReady(MethodView):
+    @blp.response(200, description="Ready (empty body).")
+    @blp.alt_response(400, success=False, description="Not ready (empty body): no model loaded.")
+    def get(self):
+        """Server readiness: 200 when the model is loaded, 400 (protocol: 4xx = false) if not."""
+        return Response(status=200 if current_app.extensions[MODEL_EXTENSION].ready else 400)
+
+
+def _metadata(predictor) -> dict:
+    return {
+        "name": predictor.name, "versions": [predictor.version],
+        "platform": PLATFORMS.get(predictor.backend, predictor.backend),
+        # one [N, 28] tensor in feature order; one [N] tensor per feature (named after it) is
+        # accepted too but not listed, since metadata lists what a client must send
+        "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, N_FEATURES]}],
+        "outputs": [{"name": "predict", "datatype": "INT64", "shape": [-1]},
+                    {"name": "probability", "datatype": "FP64", "shape": [-1]}],
+    }
+
+
+@blp.route("/models/<string:name>", endpoint="model_metadata")
+@blp.route("/models/<string:name>/versions/<string:version>", endpoint="model_version_metadata")
+class ModelMetadata(MethodView):
+    @blp.response(200, V2ModelMetadataSchema)
+    @v2_errors(404, 503)
+    def get(self, name, version=None):
+        """Model metadata: inputs are either one [N, 28] tensor or one [N] tensor per feature."""
+        return _metadata(served_model(name, version))
+
+
+@blp.route("/models/<string:name>/ready", endpoint="model_ready")
+@blp.route("/models/<string:name>/versions/<string:version>/ready",
+           endpoint="model_version_ready")
+class ModelReady(MethodView):
+    @blp.response(200, description="The model is ready (empty body).")
+    @v2_errors(404, 503)
+    def get(self, name, version=None):
+        """Model readiness: 200 when this model is loaded and verified."""
+        served_model(name, version)
+        return Response(status=200)
+
+
+@blp.route("/models/<string:name>/infer", endpoint="model_infer")
+@blp.route("/models/<string:name>/versions/<string:version>/infer",
+           endpoint="model_version_infer")
+class ModelInfer(MethodView):
+    @blp.arguments(V2InferRequestSchema, example={
+        "id": "req-1", "inputs": [{"name": "input-0", "shape": [1, N_FEATURES], "datatype": "FP64",
+                                   "data": [SEED_RECORD[f] for f in FEATURES]}]})
+    @blp.response(200, V2InferResponseSchema)
+    @v2_errors(400, 404, 413, 503)
+    def post(self, body, name, version=None):
+        """Inference: `predict` and `probability` for each row, in order."""
+        predictor = served_model(name, version)
+        rows = inputs_to_rows(body["inputs"])
+        prediction = current_model().predict(rows)
+        n = rows.shape[0]
+        outputs = {
+            "predict": {"name": "predict", "datatype": "INT64", "shape": [n],
+                        "data": prediction.classes.tolist()},
+            "probability": {"name": "probability", "datatype": "FP64", "shape": [n],
+                            "data": prediction.probabilities.tolist()},
+        }
+        wanted = [out["name"] for out in body.get("outputs") or []] or list(outputs)
+        response = {"model_name": predictor.name, "model_version": predictor.version,
+                    "outputs": [outputs[out] for out in wanted]}
+        if "id" in body:
+            response["id"] = body["id"]
+        return response

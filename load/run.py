@@ -1,0 +1,114 @@
+"""Open-model load generator for the accident API.
+
+    python load/run.py --rate 50 --duration 60 [--mix ...] [--drift vma=40] [--json out.json]
+
+Exit status: 0 all gates passed, 1 a gate (--max-error-rate, --max-p99) failed,
+2 bad arguments or the API could not be prepared for (GET /model failed), 130 interrupted
+(Ctrl-C; a partial report is still printed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):               # `python load/run.py` from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import requests  # noqa: E402
+
+from load import report as reporting  # noqa: E402
+from load.mix import DEFAULT_MIX, KindSequence, parse_drift, parse_mix  # noqa: E402
+from load.payloads import RecordSampler, RequestFactory, card_features, read_records  # noqa: E402
+from load.runner import Schedule, run  # noqa: E402
+
+
+def _positive(kind):
+    def convert(text):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+    return convert
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options (every bound has a default, so a bare run is short)."""
+    p = argparse.ArgumentParser(prog="python load/run.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="API base URL")
+    p.add_argument("--rate", type=_positive(float), default=20.0, help="target req/s")
+    p.add_argument("--duration", type=_positive(float), default=30.0, help="seconds to send")
+    p.add_argument("--max-requests", type=_positive(int), help="stop after this many sends")
+    p.add_argument("--concurrency", type=_positive(int), default=16,
+                   help="worker threads (each its own requests.Session); also the queue size")
+    p.add_argument("--mix", default=DEFAULT_MIX, help=f"kind=weight,... (default {DEFAULT_MIX})")
+    p.add_argument("--drift", default="", help="FEATURE=SHIFT,... shift features (drift demo)")
+    p.add_argument("--records", help="JSON-lines file of records instead of card-drawn ones")
+    p.add_argument("--batch-size", type=_positive(int), default=10, help="records per batch")
+    p.add_argument("--timeout", type=_positive(float), default=10.0, help="per request, s")
+    p.add_argument("--late-ms", type=float, default=10.0,
+                   help="a send starting this long after its slot counts as late")
+    p.add_argument("--seed", type=int, default=0, help="random seed for record values")
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--max-error-rate", type=float, help="fail (exit 1) above this error share")
+    p.add_argument("--max-p99", type=float, metavar="MS", help="fail (exit 1) above this p99")
+    p.add_argument("--progress-every", type=_positive(float), default=1.0, help="seconds")
+    p.add_argument("--quiet", action="store_true", help="no live progress line")
+    return p.parse_args(argv)
+
+
+def _requests(sequence: KindSequence, factory: RequestFactory):
+    while True:
+        yield factory.build(sequence.next())
+
+
+def _prepare(args) -> tuple[KindSequence, RequestFactory]:
+    """Parse the mix and drift, read the model card (one GET /model) and build payloads."""
+    sequence = KindSequence(parse_mix(args.mix))
+    drift = parse_drift(args.drift)
+    response = requests.get(args.url.rstrip("/") + "/model", timeout=args.timeout)
+    response.raise_for_status()
+    records = read_records(args.records) if args.records else None
+    sampler = RecordSampler(card_features(response.json()), random.Random(args.seed),
+                            drift, records)
+    return sequence, RequestFactory(sampler, args.batch_size)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the load, print the report, return the exit status."""
+    args = parse_args(argv)
+    try:
+        sequence, factory = _prepare(args)
+    except (ValueError, OSError, requests.RequestException) as exc:
+        print(f"load: cannot start: {exc}", file=sys.stderr)
+        return 2
+    plan = Schedule(args.rate, args.duration, args.max_requests, args.concurrency,
+                    args.timeout, args.late_ms / 1000.0)
+    tty = sys.stderr.isatty()
+
+    def progress(result, elapsed):
+        line = reporting.progress_line(result, elapsed, plan.rate)
+        print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr,
+              flush=True)
+
+    result = run(args.url, _requests(sequence, factory), plan,
+                 None if args.quiet else progress, args.progress_every)
+    if tty and not args.quiet:
+        print(file=sys.stderr)
+    settings = {"url": args.url, "mix": parse_mix(args.mix), "drift": parse_drift(args.drift),
+                "records": args.records, "batch_size": args.batch_size, "seed": args.seed,
+                "setup_requests": {"GET /model": 1}}
+    report = reporting.build(result, plan, settings, args.max_error_rate, args.max_p99)
+    print(reporting.render(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if result.interrupted:
+        return 130
+    return 0 if reporting.passed(report) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

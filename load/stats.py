@@ -1,0 +1,60 @@
+"""Thread-safe tally of load-test outcomes: counts by status and kind, errors, latency."""
+from __future__ import annotations
+
+import threading
+from collections import Counter, defaultdict
+
+from load.histogram import LatencyHistogram
+
+# What counts as an error (and against --max-error-rate): a transport failure (connection
+# refused/reset, timeout) or any status the request's kind does not expect. No kind expects
+# a 5xx, so every 5xx is an error; a 422 answered to an invalid payload is not.
+ERROR_DEFINITION = ("transport failures (connection, timeout) + statuses the request kind "
+                    "does not expect (every 5xx; e.g. 422 to a valid record, 200 to an "
+                    "invalid one)")
+
+
+class Stats:
+    """Outcomes recorded by worker threads, read by the progress line and the report."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.histogram = LatencyHistogram()
+        self.by_status: Counter[str] = Counter()
+        self.by_kind: dict[str, Counter[str]] = defaultdict(Counter)
+        self.unexpected: Counter[str] = Counter()
+        self.completed = 0     # got an HTTP response
+        self.failed = 0        # transport failure, no response
+        self.errors = 0
+        self.late = 0          # started later than the lateness threshold after its slot
+
+    def record(self, kind: str, expected: frozenset[int], status: int | None,
+               failure: str | None, latency: float, late: bool) -> None:
+        """One finished request; ``status`` None means ``failure`` names what went wrong."""
+        label = str(status) if status is not None else failure
+        with self._lock:
+            self.histogram.record(latency)
+            self.by_status[label] += 1
+            self.by_kind[kind][label] += 1
+            self.late += late
+            if status is None:
+                self.failed += 1
+            else:
+                self.completed += 1
+            if status not in expected:
+                self.errors += 1
+                self.unexpected[f"{kind} -> {label}"] += 1
+
+    def snapshot(self) -> dict:
+        """Consistent copy for the progress line and the report."""
+        with self._lock:
+            return {
+                "completed": self.completed, "failed": self.failed, "errors": self.errors,
+                "late": self.late, "by_status": dict(self.by_status),
+                "by_kind": {kind: dict(counts) for kind, counts in self.by_kind.items()},
+                "unexpected": dict(self.unexpected),
+                "p50": self.histogram.percentile(50), "p90": self.histogram.percentile(90),
+                "p95": self.histogram.percentile(95), "p99": self.histogram.percentile(99),
+                "p99.9": self.histogram.percentile(99.9), "max": self.histogram.max,
+                "min": self.histogram.min,
+            }

@@ -1,0 +1,58 @@
+"""The sidecar exporter: gunicorn workers write metric files, the master serves their sum.
+
+prometheus_client chooses its multiprocess value store when it is first imported, so
+`prepare_multiproc_dir` must run before anything imports it; this module therefore imports
+prometheus_client (through prometheus_flask_exporter) only inside the functions that need it.
+"""
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class MultiprocessSetupError(RuntimeError):
+    """prometheus_client was imported before its multiprocess directory was set."""
+
+
+def prepare_multiproc_dir(path: str | None) -> str:
+    """Point prometheus_client at `path` (a fresh temporary directory when None), wiped.
+
+    Only `*.db` metric files are removed, so a mistyped path never costs anyone their files.
+    When prometheus_client is already imported in this process (gunicorn re-reading its config
+    on SIGHUP) the live directory is kept as is: wiping it would make counters go backwards.
+
+    Returns
+    -------
+    str
+        The directory in use.
+    """
+    if "prometheus_client" in sys.modules:
+        current = os.environ.get(ENV_VAR)
+        if current:
+            return current
+        raise MultiprocessSetupError(
+            "prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set: "
+            "prepare the directory first (gunicorn.conf.py does)")
+    directory = Path(path) if path else Path(tempfile.mkdtemp(prefix="accident-api-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    # prometheus_client reads the variable itself; this is the one place that sets it.
+    os.environ[ENV_VAR] = str(directory)
+    return str(directory)
+
+
+def start_sidecar(port: int, host: str) -> None:
+    """Serve the workers' aggregated metrics on host:port (gunicorn `when_ready`, in the master)."""
+    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics
+
+    GunicornPrometheusMetrics.start_http_server_when_ready(port, host)
+
+
+def mark_worker_dead(pid: int) -> None:
+    """Drop a dead worker's live gauges (gunicorn `child_exit`); its counters stay summed."""
+    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics
+
+    GunicornPrometheusMetrics.mark_process_dead_on_child_exit(pid)

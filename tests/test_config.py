@@ -1,0 +1,75 @@
+"""Config: defaults, environment overrides, refusal of unusable values; serve flags over env."""
+import argparse
+
+import pytest
+
+from accident_api.config import Config, ConfigError
+from accident_api.serve import add_serve_command, resolve_config
+
+
+def test_defaults_are_the_documented_ones():
+    config = Config.from_env({})
+    assert (config.MODEL_PATH, config.MODEL_BACKEND, config.HOST, config.PORT) == (
+        "models", "onnx", "127.0.0.1", 8000)
+    assert (config.METRICS_PORT, config.WEB_CONCURRENCY, config.MAX_BATCH_SIZE) == (9200, 2, 1000)
+    assert config.MAX_CONTENT_LENGTH == 2 * 1024 * 1024
+    assert config.PROMETHEUS_MULTIPROC_DIR is None
+    assert config.INFERENCE_BUCKETS[0] == 0.0001 and config.INFERENCE_BUCKETS[-1] == 1.0
+    assert config.PROBABILITY_BUCKETS[-1] == 1.0
+
+
+def test_environment_overrides_each_setting():
+    config = Config.from_env({
+        "MODEL_PATH": "/m", "MODEL_BACKEND": "SKLEARN", "HOST": "0.0.0.0", "PORT": "8080",
+        "METRICS_PORT": "9300", "WEB_CONCURRENCY": "4", "MAX_BATCH_SIZE": "10",
+        "MAX_CONTENT_LENGTH": "4096", "LOG_LEVEL": "DEBUG", "PROMETHEUS_MULTIPROC_DIR": "/tmp/x",
+        "INFERENCE_BUCKETS": "0.001, 0.01,1", "MAX_REQUESTS": "0"})
+    assert config.MODEL_PATH == "/m" and config.MODEL_BACKEND == "sklearn"
+    assert (config.HOST, config.PORT, config.METRICS_PORT) == ("0.0.0.0", 8080, 9300)
+    assert (config.WEB_CONCURRENCY, config.MAX_BATCH_SIZE) == (4, 10)
+    assert config.MAX_CONTENT_LENGTH == 4096
+    assert config.LOG_LEVEL == "debug" and config.PROMETHEUS_MULTIPROC_DIR == "/tmp/x"
+    assert config.INFERENCE_BUCKETS == (0.001, 0.01, 1.0) and config.MAX_REQUESTS == 0
+
+
+@pytest.mark.parametrize("env, fragment", [
+    ({"PORT": "eighty"}, "PORT='eighty' is not an integer"),
+    ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY='0' must be >= 1"),
+    ({"MAX_BATCH_SIZE": "-5"}, "MAX_BATCH_SIZE='-5' must be >= 1"),
+    ({"MODEL_BACKEND": "torch"}, "MODEL_BACKEND='torch' must be one of onnx, sklearn"),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud'"),
+    ({"INFERENCE_BUCKETS": "0.1,a"}, "not a comma-separated list of numbers"),
+    ({"PROBABILITY_BUCKETS": "0.5,0.2"}, "must be strictly increasing"),
+])
+def test_unusable_values_are_refused_with_the_variable_named(env, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        Config.from_env(env)
+
+
+def test_empty_values_mean_default():
+    assert Config.from_env({"PORT": "", "MODEL_PATH": ""}) == Config()
+
+
+def test_as_env_round_trips():
+    config = Config.from_env({"PORT": "1234", "INFERENCE_BUCKETS": "0.5,1"})
+    assert Config.from_env(config.as_env()) == config
+
+
+def _serve_args(argv):
+    parser = argparse.ArgumentParser()
+    add_serve_command(parser.add_subparsers())
+    return parser.parse_args(["serve", *argv])
+
+
+def test_serve_flags_override_the_environment():
+    env = {"MODEL_PATH": "/env/model", "PORT": "1111", "METRICS_PORT": "2222", "HOST": "0.0.0.0",
+           "WEB_CONCURRENCY": "7"}
+    args = _serve_args(["--model", "/flag/model", "--port", "3333", "--metrics-port", "4444",
+                        "--host", "127.0.0.2", "--workers", "3"])
+    config = resolve_config(args, env)
+    assert (config.MODEL_PATH, config.PORT, config.METRICS_PORT, config.HOST,
+            config.WEB_CONCURRENCY) == ("/flag/model", 3333, 4444, "127.0.0.2", 3)
+
+
+def test_serve_without_flags_keeps_environment_then_defaults():
+    assert resolve_config(_serve_args([]), {"PORT": "1111"}) == Config(PORT=1111)

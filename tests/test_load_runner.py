@@ -1,0 +1,122 @@
+"""The open-model scheduler and the CLI against a fake API on 127.0.0.1."""
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from load import run as cli
+from load.payloads import RequestSpec
+from load.runner import Schedule, run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _specs():
+    while True:
+        yield RequestSpec("valid", "POST", "/predict", frozenset({200}),
+                          b'{"lum": 1, "vma": 50, "lat": 45.0}',
+                          {"Content-Type": "application/json"})
+
+
+def test_sends_on_the_timetable(fake_api):
+    started = time.perf_counter()
+    result = run(fake_api.url, _specs(), Schedule(rate=50, duration=1.0, concurrency=4))
+    assert 0.95 <= time.perf_counter() - started < 3.0
+    assert result.scheduled == result.sent == 50 and result.dropped == 0
+    assert result.stats.by_status == {"200": 50} and fake_api.counts == {200: 50}
+    assert result.send_window == pytest.approx(1.0)
+
+
+def test_max_requests_bounds_the_run(fake_api):
+    result = run(fake_api.url, _specs(), Schedule(rate=200, duration=30, max_requests=25))
+    assert result.sent == 25 and sum(fake_api.counts.values()) == 25
+    assert result.send_window == pytest.approx(25 / 200)
+
+
+def test_slow_server_shows_as_latency_and_drops_not_as_a_lower_rate(fake_api):
+    """Coordinated omission check: one worker, 100 ms per request, 20 req/s offered."""
+    fake_api.delay = 0.1
+    result = run(fake_api.url, _specs(), Schedule(rate=20, duration=1.0, concurrency=1))
+    stats = result.stats
+    assert result.scheduled == 20
+    assert result.dropped > 0 and result.sent + result.dropped == 20
+    assert stats.late > 0
+    # a closed-loop client would report ~100 ms; measured from the due time it is longer
+    assert stats.histogram.percentile(99) > 0.15
+    assert stats.histogram.min >= 0.1
+
+
+def test_connection_refused_counts_as_error():
+    result = run("http://127.0.0.1:9", _specs(), Schedule(rate=20, duration=0.25, timeout=2))
+    assert result.stats.by_status == {"connection_error": 5}
+    assert result.stats.errors == 5 and result.stats.failed == 5
+
+
+def test_cli_report_mix_and_json(fake_api, tmp_path, capsys):
+    out = tmp_path / "report.json"
+    code = cli.main(["--url", fake_api.url, "--rate", "100", "--duration", "1", "--quiet",
+                     "--json", str(out), "--max-error-rate", "0", "--drift", "vma=200"])
+    report = json.loads(out.read_text())
+    assert code == 0, capsys.readouterr().out
+    assert report["sent"] == 100 and report["errors"]["count"] == 0
+    assert report["by_kind"]["valid"] == {"200": 80}
+    assert report["by_kind"]["batch"] == {"200": 5}
+    assert report["by_kind"]["notfound"] == {"404": 5}
+    assert sum(sum(c.values()) for k, c in report["by_kind"].items()
+               if k.startswith("invalid:")) == 10
+    # the server saw exactly what the report says, plus the one GET /model
+    server = {str(s): n for s, n in fake_api.counts.items()}
+    server["200"] -= 1
+    assert server == report["by_status"]
+    # drift pinned vma to the top of its domain in every served record
+    assert {r["vma"] for r in fake_api.records} == {130}
+    assert set(report["latency_ms"]) >= {"p50", "p90", "p95", "p99", "p99.9", "max"}
+    assert "achieved 100" in capsys.readouterr().out
+
+
+def test_cli_gates_fail_with_exit_1(fake_api, capsys, tmp_path):
+    code = cli.main(["--url", fake_api.url, "--rate", "50", "--duration", "0.4", "--quiet",
+                     "--max-p99", "0.001"])
+    assert code == 1
+    assert "gate max_p99_ms: FAIL" in capsys.readouterr().out
+    # records outside the domain: every 'valid' request is answered 422, an unexpected status
+    records = tmp_path / "bad.jsonl"
+    records.write_text('{"lum": 99, "vma": 50, "lat": 45.0}\n')
+    code = cli.main(["--url", fake_api.url, "--rate", "50", "--duration", "0.2", "--quiet",
+                     "--mix", "valid=1", "--max-error-rate", "0.5", "--records", str(records)])
+    assert code == 1
+    assert "unexpected valid -> 422: 10" in capsys.readouterr().out
+
+
+def test_ctrl_c_prints_a_partial_report(fake_api):
+    process = subprocess.Popen(
+        [sys.executable, "load/run.py", "--url", fake_api.url, "--rate", "20",
+         "--duration", "60", "--json", "/dev/stdout"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 130, err
+    assert "INTERRUPTED: partial" in out
+    assert "sent" in err                            # the live progress line ran
+    report = json.loads(out[out.index("{"):])
+    assert report["interrupted"] and 10 <= report["sent"] <= 40
+    assert report["completed"] == report["sent"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--mix", "valid=1,oops=1"], "unknown kind 'oops'"),
+    (["--drift", "nope=1"], "unknown feature(s) nope"),
+])
+def test_cli_bad_options_exit_2(fake_api, capsys, argv, message):
+    assert cli.main(["--url", fake_api.url, "--duration", "0.1", "--quiet", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_unreachable_api_exit_2(capsys):
+    assert cli.main(["--url", "http://127.0.0.1:9", "--duration", "0.1", "--timeout", "1"]) == 2
+    assert "cannot start" in capsys.readouterr().err

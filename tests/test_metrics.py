@@ -1,0 +1,228 @@
+"""Metrics: app-level values in the default registry, multiprocess sums through the sidecar."""
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import requests
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram
+from prometheus_client.parser import text_string_to_metric_families
+
+from accident_api import MODEL_EXTENSION
+from accident_api.schemas import SEED_RECORD
+from model.features import FEATURES
+from model.reference import assign_bins
+from monitoring.metrics import observe_many
+
+
+def value(metric, **labels):
+    return REGISTRY.get_sample_value(metric, labels) or 0.0
+
+
+class Delta:
+    """Sample values before/after a block: `with Delta() as d: ...; d("name", label=...)`."""
+
+    def __enter__(self):
+        self.before = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                       for m in REGISTRY.collect() for s in m.samples}
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def __call__(self, metric, **labels):
+        key = (metric, tuple(sorted(labels.items())))
+        return value(metric, **labels) - self.before.get(key, 0.0)
+
+
+def card_reference(app):
+    return app.extensions[MODEL_EXTENSION].predictor.card["reference"]
+
+
+def test_http_requests_counted_with_bounded_endpoint_labels(client):
+    with Delta() as delta:
+        client.post("/predict", json=SEED_RECORD)
+        client.get("/no/such/path/123")
+        client.get("/predict")
+    assert delta("http_requests_total", method="POST", endpoint="predictions.predict",
+                 status="200") == 1
+    assert delta("http_requests_total", method="GET", endpoint="unmatched", status="404") == 1
+    assert delta("http_requests_total", method="GET", endpoint="unmatched", status="405") == 1
+    assert value("flask_http_requests_in_flight") == 0
+
+
+def test_prediction_metrics_for_a_batch(client):
+    records = [{**SEED_RECORD, "victim_age": float(a)} for a in (1, 30, 90, 110)]
+    with Delta() as delta:
+        items = client.post("/predict/batch", json={"records": records}).get_json()["predictions"]
+    severe = sum(item["prediction"] for item in items)
+    assert delta("api_predict_total", outcome="success") == 4
+    assert delta("model_predictions_total", label="severe") == severe
+    assert delta("model_predictions_total", label="not_severe") == 4 - severe
+    assert delta("model_batch_size_count") == 1 and delta("model_batch_size_sum") == 4
+    assert delta("model_prediction_probability_count") == 4
+    assert delta("model_prediction_probability_sum") == pytest.approx(
+        sum(item["probability"] for item in items))
+    assert delta("inference_time_seconds_count") == 1  # one model call for the whole batch
+
+
+def test_failed_prediction_requests_and_rejections(client):
+    with Delta() as delta:
+        client.post("/predict", json={**SEED_RECORD, "catu": 9, "hacker_field": 1})
+        client.post("/predict", json={k: v for k, v in SEED_RECORD.items() if k != "lat"})
+        client.post("/predict", data="{", content_type="application/json")
+    assert delta("api_predict_total", outcome="error") == 3
+    assert delta("api_predict_total", outcome="success") == 0
+    assert delta("model_input_rejected_total", field="catu", reason="code") == 1
+    assert delta("model_input_rejected_total", field="_unknown", reason="unknown_field") == 1
+    assert delta("model_input_rejected_total", field="lat", reason="missing") == 1
+    assert delta("inference_time_seconds_count") == 0
+
+
+def test_v2_domain_rejections_are_counted(client):
+    row = [SEED_RECORD[name] for name in FEATURES]
+    row[FEATURES.index("vma")] = 999
+    with Delta() as delta:
+        client.post("/v2/models/accident-severity-rf/infer",
+                    json={"inputs": [{"name": "x", "shape": [1, 28], "datatype": "FP64",
+                                      "data": row}]})
+    assert delta("model_input_rejected_total", field="vma", reason="range") == 1
+    assert delta("api_predict_total", outcome="error") == 1
+
+
+def test_feature_values_counted_into_reference_bins(app, client):
+    reference = card_reference(app)
+    ages = [1.0, 40.0, 119.0]
+    records = [{**SEED_RECORD, "victim_age": age} for age in ages]
+    with Delta() as delta:
+        client.post("/predict/batch", json={"records": records})
+    edges = reference["victim_age"]["edges"]
+    expected = np.bincount(assign_bins(edges, ages), minlength=len(edges) + 1)
+    for index, count in enumerate(expected):
+        assert delta("model_feature_bin_total", feature="victim_age", bin=str(index)) == count
+    # every feature is counted once per record
+    for name in reference:
+        total = sum(delta("model_feature_bin_total", feature=name, bin=str(b))
+                    for b in range(len(reference[name]["edges"]) + 1))
+        assert total == 3, name
+
+
+def test_reference_ratios_and_model_info_exported(app):
+    predictor = app.extensions[MODEL_EXTENSION].predictor
+    for name, bins in card_reference(app).items():
+        for index, ratio in enumerate(bins["ratios"]):
+            assert value("model_feature_reference_ratio", feature=name, bin=str(index)) == ratio
+    assert value("model_info", name=predictor.name, version=predictor.version,
+                 trained_at=str(predictor.card["trained_at"]),
+                 source=predictor.card["source"]["kind"], backend=predictor.backend) == 1
+
+
+def test_latency_histogram_grouped_by_url_rule_without_health(client):
+    with Delta() as delta:
+        client.post("/predict/", json=SEED_RECORD)
+        client.get("/health/ready")
+        client.get("/v2/models/whatever")
+    assert delta("flask_http_request_duration_seconds_count", method="POST", path="/predict",
+                 status="200") == 1
+    assert delta("flask_http_request_duration_seconds_count", method="GET",
+                 path="/v2/models/<string:name>", status="404") == 1
+    assert not any(s.labels.get("path", "").startswith("/health")
+                   for m in REGISTRY.collect() for s in m.samples)
+
+
+def test_observe_many_equals_observe_one_by_one():
+    values = np.concatenate([np.random.default_rng(1).uniform(0, 1.2, 500), [0.1, 0.5, 1.0]])
+    registry = CollectorRegistry()
+    bulk = Histogram("bulk", "b", buckets=(0.1, 0.5, 1.0), registry=registry)
+    loop = Histogram("loop", "l", buckets=(0.1, 0.5, 1.0), registry=registry)
+    observe_many(bulk, values)
+    for v in values:
+        loop.observe(v)
+    for le in ("0.1", "0.5", "1.0", "+Inf"):
+        assert registry.get_sample_value("bulk_bucket", {"le": le}) == \
+            registry.get_sample_value("loop_bucket", {"le": le})
+    assert registry.get_sample_value("bulk_sum") == pytest.approx(
+        registry.get_sample_value("loop_sum"))
+
+
+# --- multiprocess: real gunicorn, the sidecar's scrape ---------------------------------------
+
+def scrape(server) -> dict:
+    """{(name, sorted labels): value} from the sidecar exporter."""
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(server.scrape())
+            for s in family.samples}
+
+
+def total(samples, metric, **labels):
+    return sum(v for (n, lbls), v in samples.items()
+               if n == metric and all(dict(lbls).get(k) == w for k, w in labels.items()))
+
+
+def send_mixed_traffic(url, rounds):
+    """Valid, invalid, unknown path, batch: returns the number of requests sent."""
+    sent = 0
+    for i in range(rounds):
+        requests.post(f"{url}/predict", json={**SEED_RECORD, "hour": i % 24}, timeout=10)
+        requests.post(f"{url}/predict", json={**SEED_RECORD, "catu": 8}, timeout=10)
+        requests.get(f"{url}/nothing-{i}", timeout=10)
+        requests.post(f"{url}/predict/batch", json={"records": [SEED_RECORD] * 3}, timeout=10)
+        sent += 4
+    return sent
+
+
+@pytest.mark.integration
+def test_sidecar_sum_equals_requests_sent_and_carries_every_metric(live_server_factory):
+    server = live_server_factory()
+    sent = send_mixed_traffic(server.url, 10)
+    samples = scrape(server)
+    assert total(samples, "http_requests_total") == sent
+    assert total(samples, "http_requests_total", endpoint="unmatched", status="404") == 10
+    assert total(samples, "api_predict_total", outcome="success") == 10 + 30
+    assert total(samples, "api_predict_total", outcome="error") == 10
+    assert total(samples, "model_predictions_total") == 40
+    assert total(samples, "model_batch_size_count") == 20
+    assert total(samples, "model_batch_size_sum") == 40
+    assert total(samples, "model_prediction_probability_count") == 40
+    assert total(samples, "inference_time_seconds_count") == 20
+    assert total(samples, "model_input_rejected_total", field="catu", reason="code") == 10
+    assert total(samples, "model_feature_bin_total", feature="vma") == 40
+    assert total(samples, "model_info") == 1
+    assert total(samples, "model_feature_reference_ratio", feature="vma") == pytest.approx(1)
+    assert total(samples, "flask_http_request_duration_seconds_count", path="/predict") == 20
+    assert total(samples, "flask_http_requests_in_flight") == 0
+    # metrics are never served on the API port
+    assert requests.get(f"{server.url}/metrics", timeout=10).status_code == 404
+
+
+@pytest.mark.integration
+def test_counters_survive_a_sigkilled_worker(live_server_factory):
+    server = live_server_factory()
+    sent = send_mixed_traffic(server.url, 8)
+    before = scrape(server)
+    assert total(before, "http_requests_total") == sent
+    victims = server.wait_for_workers(2)
+    os.kill(victims[0], signal.SIGKILL)
+    server.wait_for_workers(2, exclude=[victims[0]])
+    middle = scrape(server)
+    for (name, labels), v in before.items():
+        if name.endswith(("_total", "_count", "_sum", "_bucket")) and \
+                not name.startswith("flask_http_requests_in_flight"):
+            assert middle.get((name, labels), 0) >= v, (name, labels)
+    sent += send_mixed_traffic(server.url, 5)
+    assert total(scrape(server), "http_requests_total") == sent
+
+
+@pytest.mark.integration
+def test_multiprocess_dir_is_wiped_at_start(live_server_factory, tmp_path):
+    stale = tmp_path / "stale-metrics"
+    stale.mkdir()
+    code = ("from monitoring import metrics; "
+            "metrics.HTTP_REQUESTS.labels(method='GET', endpoint='x', status='200').inc(500)")
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(stale), "PYTHONPATH": os.getcwd()}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    assert list(stale.glob("*.db"))
+    server = live_server_factory(PROMETHEUS_MULTIPROC_DIR=str(stale))
+    assert total(scrape(server), "http_requests_total") == 0

@@ -1,0 +1,147 @@
+"""/predict and /predict/batch through the Flask test client: results and every error class."""
+import json
+
+import pytest
+
+from accident_api.schemas import SEED_RECORD
+
+
+def test_seed_payload_is_predicted(client):
+    response = client.post("/predict", json=SEED_RECORD)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == {"prediction", "probability", "label", "model_version"}
+    assert body["prediction"] in (0, 1) and 0.0 <= body["probability"] <= 1.0
+    assert body["label"] == ("severe" if body["prediction"] == 1 else "not_severe")
+    assert body["prediction"] == int(body["probability"] >= 0.5)
+
+
+def test_trailing_slash_is_served_without_redirect(client):
+    plain = client.post("/predict", json=SEED_RECORD)
+    slash = client.post("/predict/", json=SEED_RECORD)
+    assert slash.status_code == 200 and slash.get_json() == plain.get_json()
+
+
+def _varied_records(n):
+    return [{**SEED_RECORD, "victim_age": 5 + 9 * i, "vma": 30 + 10 * (i % 10), "hour": i % 24}
+            for i in range(n)]
+
+
+def test_batch_answers_each_record_in_order(client):
+    records = _varied_records(12)
+    response = client.post("/predict/batch", json={"records": records})
+    assert response.status_code == 200
+    items = response.get_json()["predictions"]
+    singles = [client.post("/predict", json=r).get_json() for r in records]
+    assert items == singles
+
+
+def test_batch_over_the_cap_is_413_naming_the_cap(make_app):
+    client = make_app(MAX_BATCH_SIZE=3).test_client()
+    response = client.post("/predict/batch", json={"records": _varied_records(4)})
+    assert response.status_code == 413
+    body = response.get_json()
+    assert body["code"] == 413 and body["status"] == "Request Entity Too Large"
+    assert "MAX_BATCH_SIZE=3" in body["message"]
+    assert client.post("/predict/batch", json={"records": _varied_records(3)}).status_code == 200
+
+
+def test_body_over_the_size_limit_is_413(make_app):
+    client = make_app(MAX_CONTENT_LENGTH=2048).test_client()
+    response = client.post("/predict/batch", json={"records": _varied_records(10)})
+    assert response.status_code == 413
+    assert response.get_json()["code"] == 413
+
+
+def test_invalid_record_is_422_in_flask_smorest_format(client):
+    response = client.post("/predict", json={**SEED_RECORD, "catu": 9, "vma": 500, "extra": 1})
+    assert response.status_code == 422
+    assert response.get_json() == {
+        "code": 422, "status": "Unprocessable Entity",
+        "message": "The request was well-formed but was unable to be followed due to semantic "
+                   "errors.",
+        "errors": {"json": {"catu": ["Must be one of the codes 1, 2, 3."],
+                            "vma": ["Must be between 1 and 130."],
+                            "extra": ["Unknown field."]}}}
+
+
+def test_invalid_batch_record_is_named_by_index(client):
+    records = [SEED_RECORD, {k: v for k, v in SEED_RECORD.items() if k != "hour"}]
+    response = client.post("/predict/batch", json={"records": records})
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {
+        "json": {"records": {"1": {"hour": ["Missing data for required field."]}}}}
+
+
+@pytest.mark.parametrize("body, errors", [
+    ({"records": []}, {"json": {"records": ["Send at least one record (or tensor)."]}}),
+    ({}, {"json": {"records": ["Missing data for required field."]}}),
+    ({"records": "x"}, {"json": {"records": ["Not a valid list."]}}),
+])
+def test_batch_shape_errors(client, body, errors):
+    response = client.post("/predict/batch", json=body)
+    assert response.status_code == 422 and response.get_json()["errors"] == errors
+
+
+@pytest.mark.parametrize("payload", [[1, 2], "text", 3, None])
+def test_non_object_json_is_422(client, payload):
+    response = client.post("/predict", data=json.dumps(payload), content_type="application/json")
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {"json": {"_schema": ["Invalid input type."]}}
+
+
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
+def test_malformed_json_is_400(client, path):
+    response = client.post(path, data='{"catu": ', content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json() == {"code": 400, "status": "Bad Request",
+                                   "message": "Invalid JSON body.",
+                                   "errors": {"json": ["Invalid JSON body."]}}
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_wrong_content_type_is_415(client, content_type):
+    response = client.post("/predict", data=json.dumps(SEED_RECORD), content_type=content_type)
+    assert response.status_code == 415
+    assert response.get_json() == {"code": 415, "status": "Unsupported Media Type",
+                                   "message": "Content-Type must be application/json."}
+
+
+def test_unknown_path_is_404_json(client):
+    response = client.get("/nope")
+    assert response.status_code == 404 and response.is_json
+    assert response.get_json()["code"] == 404 and response.get_json()["status"] == "Not Found"
+
+
+@pytest.mark.parametrize("method, path", [("get", "/predict"), ("put", "/predict/batch"),
+                                          ("post", "/health/live"), ("delete", "/model")])
+def test_wrong_method_is_405_json(client, method, path):
+    response = getattr(client, method)(path)
+    assert response.status_code == 405 and response.is_json
+    assert response.get_json()["status"] == "Method Not Allowed"
+
+
+def test_without_a_model_predictions_are_503_with_the_reason(make_app, tmp_path):
+    client = make_app(MODEL_PATH=str(tmp_path / "missing")).test_client()
+    response = client.post("/predict", json=SEED_RECORD)
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "Service Unavailable"
+    assert body["message"].startswith("Model not loaded: ") and "missing" in body["message"]
+
+
+def test_server_fault_is_a_logged_json_500_without_traceback(app, monkeypatch, caplog):
+    from accident_api import MODEL_EXTENSION
+
+    service = app.extensions[MODEL_EXTENSION]
+
+    def broken(rows):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(service.predictor, "predict", broken)
+    response = app.test_client().post("/predict", json=SEED_RECORD)
+    assert response.status_code == 500
+    assert response.get_json() == {"code": 500, "status": "Internal Server Error",
+                                   "message": "Internal server error: the fault is logged."}
+    assert "disk on fire" not in response.get_data(as_text=True)
+    assert "disk on fire" in caplog.text

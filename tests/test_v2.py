@@ -1,0 +1,148 @@
+"""Open Inference Protocol (V2): app-level protocol JSON and a real tritonclient round trip."""
+import numpy as np
+import pytest
+
+from accident_api.schemas import SEED_RECORD
+from model.features import FEATURES
+
+NAME = "accident-severity-rf"
+INFER = f"/v2/models/{NAME}/infer"
+ROW = [SEED_RECORD[name] for name in FEATURES]
+
+
+def matrix(rows, datatype="FP64", name="input-0"):
+    return {"name": name, "shape": [len(rows), len(FEATURES)], "datatype": datatype,
+            "data": [v for row in rows for v in row]}
+
+
+def test_server_metadata_and_health(client):
+    assert client.get("/v2").get_json() == {"name": "accident-api", "version": "0.1.0",
+                                            "extensions": []}
+    for path in ("/v2/health/live", "/v2/health/ready", f"/v2/models/{NAME}/ready"):
+        response = client.get(path)
+        assert response.status_code == 200 and response.get_data() == b"", path
+
+
+def test_model_metadata(client):
+    meta = client.get(f"/v2/models/{NAME}").get_json()
+    version = meta["versions"][0]
+    assert meta["name"] == NAME and meta["platform"]
+    assert meta["inputs"] == [{"name": "input-0", "datatype": "FP64", "shape": [-1, 28]}]
+    assert [o["name"] for o in meta["outputs"]] == ["predict", "probability"]
+    assert client.get(f"/v2/models/{NAME}/versions/{version}").get_json() == meta
+
+
+def test_infer_matrix_equals_predict_batch(client):
+    rows = [ROW, [*ROW[:5], 80, *ROW[6:]]]
+    response = client.post(INFER, json={"id": "r1", "inputs": [matrix(rows)]})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["id"] == "r1" and body["model_name"] == NAME
+    outputs = {o["name"]: o for o in body["outputs"]}
+    assert outputs["predict"]["datatype"] == "INT64" and outputs["predict"]["shape"] == [2]
+    assert outputs["probability"]["datatype"] == "FP64"
+    records = [dict(zip(FEATURES, row)) for row in rows]
+    batch = client.post("/predict/batch", json={"records": records}).get_json()["predictions"]
+    assert outputs["predict"]["data"] == [p["prediction"] for p in batch]
+    assert outputs["probability"]["data"] == [p["probability"] for p in batch]
+
+
+def test_infer_one_tensor_per_feature_and_requested_outputs(client):
+    inputs = [{"name": name, "shape": [1], "datatype": "FP64" if isinstance(v, float) else "INT64",
+               "data": [v]} for name, v in SEED_RECORD.items()]
+    response = client.post(INFER, json={"inputs": inputs, "outputs": [{"name": "probability"}]})
+    assert response.status_code == 200
+    outputs = response.get_json()["outputs"]
+    assert [o["name"] for o in outputs] == ["probability"]
+    single = client.post("/predict", json=SEED_RECORD).get_json()
+    assert outputs[0]["data"] == [single["probability"]]
+
+
+def test_infer_accepts_json_without_content_type(client):
+    import json
+    response = client.post(INFER, data=json.dumps({"inputs": [matrix([ROW])]}))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("body, status, fragment", [
+    ({"inputs": [matrix([ROW[:27] + [1000]])]}, 400, "feature 'nb_vehicules' row 0"),
+    ({"inputs": [{**matrix([ROW]), "shape": [1, 27]}]}, 400, "shape must be [N, 28]"),
+    ({"inputs": [{**matrix([ROW]), "shape": [2, 28]}]}, 400, "needs 56 values"),
+    ({"inputs": [{**matrix([ROW]), "data": ["a"] * 28}]}, 400, "must be numbers"),
+    ({"inputs": [{**matrix([ROW]), "datatype": "BYTES"}]}, 400, "datatype"),
+    ({"inputs": [matrix([[1.5] + ROW[1:]], "INT64")]}, 400, "needs integers"),
+    ({"inputs": []}, 400, "at least one"),
+    ({"outputs": []}, 400, "inputs"),
+    ({"inputs": [matrix([ROW])], "outputs": [{"name": "nope"}]}, 400, "outputs"),
+    ({"inputs": [{"name": "catu", "shape": [1], "datatype": "FP64", "data": [1]}]}, 400,
+     "missing"),
+])
+def test_infer_errors_use_the_protocol_error_object(client, body, status, fragment):
+    response = client.post(INFER, json=body)
+    assert response.status_code == status
+    payload = response.get_json()
+    assert list(payload) == ["error"] and fragment in payload["error"], payload
+
+
+def test_unknown_model_and_version_are_404_errors(client):
+    assert client.get("/v2/models/other").status_code == 404
+    response = client.post("/v2/models/other/infer", json={"inputs": [matrix([ROW])]})
+    assert response.status_code == 404 and "not served here" in response.get_json()["error"]
+    response = client.get(f"/v2/models/{NAME}/versions/0/ready")
+    assert response.status_code == 404 and list(response.get_json()) == ["error"]
+
+
+def test_v2_malformed_json_unknown_path_and_method(client):
+    response = client.post(INFER, data="{", content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "body: Invalid JSON body."}
+    assert list(client.get("/v2/nothing").get_json()) == ["error"]
+    assert client.get(INFER).status_code == 405 and list(client.get(INFER).get_json()) == ["error"]
+
+
+def test_binary_tensor_extension_is_refused_clearly(client):
+    response = client.post(INFER, data=b'{"inputs": []}\x00\x01',
+                           headers={"Inference-Header-Content-Length": "14"})
+    assert response.status_code == 400 and "binary tensor" in response.get_json()["error"]
+
+
+def test_batch_cap_applies_to_v2(make_app):
+    client = make_app(MAX_BATCH_SIZE=2).test_client()
+    response = client.post(INFER, json={"inputs": [matrix([ROW] * 3)]})
+    assert response.status_code == 413 and "MAX_BATCH_SIZE=2" in response.get_json()["error"]
+
+
+def test_not_ready_server(make_app, tmp_path):
+    client = make_app(MODEL_PATH=str(tmp_path / "none")).test_client()
+    assert client.get("/v2/health/live").status_code == 200
+    assert client.get("/v2/health/ready").status_code == 400
+    response = client.get(f"/v2/models/{NAME}/ready")
+    assert response.status_code == 503 and "Model not loaded" in response.get_json()["error"]
+
+
+@pytest.mark.integration
+def test_tritonclient_round_trip_equals_predict(live_server):
+    import requests
+    import tritonclient.http as httpclient
+
+    triton = httpclient.InferenceServerClient(url=live_server.url.removeprefix("http://"))
+    assert triton.is_server_live() and triton.is_server_ready() and triton.is_model_ready(NAME)
+    meta = triton.get_model_metadata(NAME)
+    assert meta["name"] == NAME and meta["inputs"][0]["shape"] == [-1, 28]
+    assert triton.get_server_metadata()["name"] == "accident-api"
+
+    rows = np.array([ROW, [*ROW[:5], 85, *ROW[6:]], [*ROW[:13], 130, *ROW[14:]]], dtype=np.float64)
+    tensor = httpclient.InferInput("input-0", list(rows.shape), "FP64")
+    tensor.set_data_from_numpy(rows, binary_data=False)
+    wanted = [httpclient.InferRequestedOutput(n, binary_data=False)
+              for n in ("predict", "probability")]
+    result = triton.infer(NAME, [tensor], outputs=wanted)
+
+    singles = [requests.post(f"{live_server.url}/predict", json=dict(zip(FEATURES, row.tolist())),
+                             timeout=10).json() for row in rows]
+    assert result.as_numpy("predict").tolist() == [s["prediction"] for s in singles]
+    assert result.as_numpy("probability").tolist() == [s["probability"] for s in singles]
+
+    with pytest.raises(httpclient.InferenceServerException, match="not served here"):
+        triton.get_model_metadata("other-model")
+    triton.close()
