@@ -142,22 +142,17 @@ def test_feature_order_mismatch(model_copy):
         load_model(model_copy)
 
 
-def test_corrupt_pickle_with_matching_hash(model_copy):
-    (model_copy / "model.joblib").write_bytes(b"not a pickle")
+@pytest.mark.parametrize(
+    "backend,kind,name,message",
+    [("sklearn", "joblib", "model.joblib", "unpickle"), ("onnx", "onnx", "model.onnx", "ONNX")],
+)
+def test_corrupt_file_with_matching_hash(model_copy, backend, kind, name, message):
+    (model_copy / name).write_bytes(b"garbage")
     card = card_module.read_card(model_copy)
-    card["artifacts"]["joblib"]["sha256"] = card_module.sha256_file(model_copy / "model.joblib")
+    card["artifacts"][kind]["sha256"] = card_module.sha256_file(model_copy / name)
     card_module.write_card(model_copy, card)
-    with pytest.raises(ModelCorruptError, match="unpickle"):
-        load_model(model_copy, "sklearn")
-
-
-def test_corrupt_onnx_with_matching_hash(model_copy):
-    (model_copy / "model.onnx").write_bytes(b"not onnx")
-    card = card_module.read_card(model_copy)
-    card["artifacts"]["onnx"]["sha256"] = card_module.sha256_file(model_copy / "model.onnx")
-    card_module.write_card(model_copy, card)
-    with pytest.raises(ModelCorruptError, match="ONNX"):
-        load_model(model_copy, "onnx")
+    with pytest.raises(ModelCorruptError, match=message):
+        load_model(model_copy, backend)
 
 
 def test_sklearn_version_mismatch(model_copy):
