@@ -188,52 +188,53 @@ def build_features(tables: dict) -> tuple[pd.DataFrame, pd.Series, dict]:
     carac = tables["caracteristiques"].drop_duplicates("Num_Acc").set_index("Num_Acc")
     lieux = tables["lieux"].drop_duplicates("Num_Acc").set_index("Num_Acc")
     vehicles = tables["vehicules"].drop_duplicates(["Num_Acc", "id_vehicule"])
-    users = tables["usagers"]
-    orphan_users = ~users["Num_Acc"].isin(carac.index)
-    users = users[~orphan_users]
+    orphan_users = ~tables["usagers"]["Num_Acc"].isin(carac.index)
+    users = tables["usagers"][~orphan_users]
     chosen, no_grav = _most_severe_users(users)
     vehicle_of = chosen.reset_index().merge(
         vehicles, on=["Num_Acc", "id_vehicule"], how="left", suffixes=("", "_veh"), indicator=True
     ).set_index("Num_Acc")
-    acc = carac.loc[chosen.index]
+    has_vehicle = vehicle_of["_merge"] == "both"
     place = lieux.reindex(chosen.index)
-    year = to_number(acc["an"])
     frame = pd.DataFrame(index=chosen.index)
     for name in ("place", "catu", "sexe", "secu1"):
         frame[name] = to_number(chosen[name])
-    frame["year_acc"] = year
-    frame["victim_age"] = year - to_number(chosen["an_nais"])
-    frame["catv"] = to_number(vehicle_of["catv"]).map(CATV_TO_GROUP).fillna(0)
-    frame.loc[vehicle_of["_merge"] != "both", "catv"] = np.nan
+    frame["catv"] = to_number(vehicle_of["catv"]).map(CATV_TO_GROUP).fillna(0).where(has_vehicle)
     frame["obsm"] = to_number(vehicle_of["obsm"])
     frame["motor"] = to_number(vehicle_of["motor"])
     for name in ("catr", "circ", "surf", "situ", "vma"):
         frame[name] = to_number(place[name])
-    for name in ("jour", "mois", "lum"):
+    _add_accident_columns(frame, carac.loc[chosen.index])
+    frame["victim_age"] = frame["year_acc"] - to_number(chosen["an_nais"])
+    frame["nb_victim"] = users.groupby("Num_Acc").size().reindex(frame.index)
+    frame["nb_vehicules"] = vehicles.groupby("Num_Acc").size().reindex(frame.index)
+    frame = frame[list(FEATURES)].astype("float64")
+    out_of_domain = _restrict_to_domain(frame)
+    target = (chosen["_rank"] >= 2).astype("int64").rename("severe")
+    report = {
+        "accidents_in": int(len(carac)),
+        "users_in": int(len(tables["usagers"])),
+        "vehicles_in": int(len(tables["vehicules"])),
+        "orphan_users": int(orphan_users.sum()),
+        "dropped_no_users": int((~carac.index.isin(users["Num_Acc"])).sum()),
+        "dropped_unknown_severity": int(no_grav),
+        "users_without_vehicle": int((~has_vehicle).sum()),
+        "accidents_without_lieux": int((~chosen.index.isin(lieux.index)).sum()),
+        "out_of_domain": out_of_domain,
+        "missing": {k: int(v) for k, v in frame.isna().sum().items()},
+        "rows_out": int(len(frame)),
+    }
+    return frame, target, report
+
+
+def _add_accident_columns(frame: pd.DataFrame, acc: pd.DataFrame) -> None:
+    """Accident-level features (caracteristiques) with their recodings, added to ``frame``."""
+    frame["year_acc"] = to_number(acc["an"])
+    for name in ("jour", "mois", "lum", "col", "lat", "long"):
         frame[name] = to_number(acc[name])
     frame["dep"] = corsica_code(acc["dep"])
     frame["com"] = corsica_code(acc["com"])
     frame["agg_"] = to_number(acc["agg"])
     frame["int_"] = to_number(acc["int"])
     frame["atm"] = to_number(acc["atm"]).map(ATM_TO_GROUP)
-    frame["col"] = to_number(acc["col"])
-    frame["lat"] = to_number(acc["lat"])
-    frame["long"] = to_number(acc["long"])
     frame["hour"] = hour_of(acc["hrmn"])
-    frame["nb_victim"] = users.groupby("Num_Acc").size().reindex(frame.index).astype("float64")
-    frame["nb_vehicules"] = vehicles.groupby("Num_Acc").size().reindex(frame.index).astype(float)
-    frame = frame[list(FEATURES)].astype("float64")
-    out_of_domain = _restrict_to_domain(frame)
-    target = (chosen["_rank"] >= 2).astype("int64").rename("severe")
-    report = {
-        "accidents_in": int(len(carac)), "users_in": int(len(tables["usagers"])),
-        "vehicles_in": int(len(tables["vehicules"])), "orphan_users": int(orphan_users.sum()),
-        "dropped_no_users": int((~carac.index.isin(users["Num_Acc"])).sum()),
-        "dropped_unknown_severity": int(no_grav),
-        "users_without_vehicle": int((vehicle_of["_merge"] != "both").sum()),
-        "accidents_without_lieux": int(place["catr"].isna().sum()),
-        "out_of_domain": out_of_domain,
-        "missing": {k: int(v) for k, v in frame.isna().sum().items()},
-        "rows_out": int(len(frame)),
-    }
-    return frame, target, report
