@@ -164,6 +164,22 @@ def _feature_entries(train_rows: np.ndarray) -> list:
     return entries
 
 
+def _save_artifacts(forest, test_rows: np.ndarray, out_dir: Path) -> dict:
+    """Export to ONNX, check parity (raises before anything is written), write both files.
+
+    Returns the card's ``artifacts`` entry: file names, sha256 and the parity result.
+    """
+    onnx_bytes = export_onnx(forest)
+    parity = check_parity(forest, onnx_bytes, test_rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(forest, out_dir / JOBLIB_FILE, compress=3)
+    (out_dir / ONNX_FILE).write_bytes(onnx_bytes)
+    return {
+        "joblib": {"file": JOBLIB_FILE, "sha256": sha256_file(out_dir / JOBLIB_FILE)},
+        "onnx": {"file": ONNX_FILE, "sha256": sha256_file(out_dir / ONNX_FILE), "parity": parity},
+    }
+
+
 def train(
     tables: dict,
     out_dir,
@@ -221,16 +237,11 @@ def train(
         f"(majority baseline accuracy {metrics['baseline']['accuracy']:.3f})"
     )
     log("exporting to ONNX and checking parity on the held-out split")
-    onnx_bytes = export_onnx(forest)
-    parity = check_parity(forest, onnx_bytes, test_rows)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    joblib.dump(forest, out_dir / JOBLIB_FILE, compress=3)
-    (out_dir / ONNX_FILE).write_bytes(onnx_bytes)
-    joblib_sha = sha256_file(out_dir / JOBLIB_FILE)
+    artifacts = _save_artifacts(forest, test_rows, out_dir)
     card = {
         "name": NAME,
-        "version": joblib_sha[:12],
+        "version": artifacts["joblib"]["sha256"][:12],
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": source,
         "rows": {**report, "train": int(len(train_rows)), "test": int(len(test_rows))},
@@ -245,14 +256,7 @@ def train(
         "threshold": THRESHOLD,
         "metrics": metrics,
         "libraries": library_versions(),
-        "artifacts": {
-            "joblib": {"file": JOBLIB_FILE, "sha256": joblib_sha},
-            "onnx": {
-                "file": ONNX_FILE,
-                "sha256": sha256_file(out_dir / ONNX_FILE),
-                "parity": parity,
-            },
-        },
+        "artifacts": artifacts,
         "imputation": imputer.fill_values_,
         "features": _feature_entries(train_rows),
         "reference": {name: build_reference(train_rows[:, i]) for i, name in enumerate(FEATURES)},
