@@ -21,7 +21,8 @@ import requests  # noqa: E402
 
 from load import report as reporting  # noqa: E402
 from load.mix import DEFAULT_MIX, KindSequence, parse_drift, parse_mix  # noqa: E402
-from load.payloads import RecordSampler, RequestFactory, card_features, read_records  # noqa: E402
+from load.payloads import RequestFactory  # noqa: E402
+from load.records import RecordSampler, model_card, read_records  # noqa: E402
 from load.runner import Schedule, run  # noqa: E402
 
 
@@ -66,13 +67,15 @@ def _requests(sequence: KindSequence, factory: RequestFactory):
 
 
 def _prepare(args) -> tuple[KindSequence, RequestFactory]:
-    """Parse the mix and drift, read the model card (one GET /model) and build payloads."""
+    """Parse the mix and drift, read the model card (one GET /model?include=reference) and build payloads."""
     sequence = KindSequence(parse_mix(args.mix))
     drift = parse_drift(args.drift)
-    response = requests.get(args.url.rstrip("/") + "/model", timeout=args.timeout)
+    # the reference bins let records follow the training distribution (PSI ~ 0 undrifted)
+    response = requests.get(args.url.rstrip("/") + "/model", params={"include": "reference"},
+                            timeout=args.timeout)
     response.raise_for_status()
     records = read_records(args.records) if args.records else None
-    sampler = RecordSampler(card_features(response.json()), random.Random(args.seed),
+    sampler = RecordSampler(model_card(response.json()), random.Random(args.seed),
                             drift, records)
     return sequence, RequestFactory(sampler, args.batch_size)
 
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         print(file=sys.stderr)
     settings = {"url": args.url, "mix": parse_mix(args.mix), "drift": parse_drift(args.drift),
                 "records": args.records, "batch_size": args.batch_size, "seed": args.seed,
-                "setup_requests": {"GET /model": 1}}
+                "setup_requests": {"GET /model?include=reference": 1}}
     report = reporting.build(result, plan, settings, args.max_error_rate, args.max_p99)
     print(reporting.render(report))
     if args.json:

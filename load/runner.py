@@ -83,9 +83,8 @@ def run(base_url: str, requests_iter: Iterator[RequestSpec], plan: Schedule,
     for worker in workers:
         worker.start()
     t0 = time.perf_counter()
-    next_progress = t0 + progress_every
     try:
-        _schedule(requests_iter, plan, jobs, result, t0, progress, progress_every, next_progress)
+        _schedule(requests_iter, plan, jobs, result, t0, progress, progress_every)
     except KeyboardInterrupt:
         result.interrupted = True
     # An uninterrupted timetable covers exactly scheduled/rate seconds unless the scheduler
@@ -98,8 +97,9 @@ def run(base_url: str, requests_iter: Iterator[RequestSpec], plan: Schedule,
     return result
 
 
-def _schedule(requests_iter, plan, jobs, result, t0, progress, every, next_progress) -> None:
-    end = t0 + plan.duration
+def _schedule(requests_iter, plan, jobs, result, t0, progress, every) -> None:
+    """Hand request i to the pool at t0 + i/rate (payload built before the wait, not after)."""
+    end, next_progress = t0 + plan.duration, t0 + every
     while plan.max_requests is None or result.scheduled < plan.max_requests:
         due = t0 + result.scheduled / plan.rate
         if due >= end:

@@ -198,3 +198,16 @@ def test_dockerfile_healthcheck_probes_readiness(fake_api, ready, code):
     done = subprocess.run([sys.executable, *command[1:]], capture_output=True, timeout=20,
                           env={"PATH": os.environ["PATH"], "PORT": port})
     assert done.returncode == code, done.stderr
+
+
+def test_dockerfile_dependency_layer_reads_pinned_requirements():
+    """Run the Dockerfile's requirements extraction on this setup.cfg: pinned lines only."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", "")
+    code = re.search(r'python -c "(.*?)" > /tmp/requirements.txt', text).group(1)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=30)
+    requirements = done.stdout.split()
+    assert done.returncode == 0 and requirements, done.stderr
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\[\]-]+==[\w.]+", line) for line in requirements)
+    names = {line.split("==")[0].lower() for line in requirements}
+    assert {"gunicorn", "flask", "prometheus-client", "requests"} <= names

@@ -1,9 +1,16 @@
 """The container scripts: entrypoint (wipe multiprocess dir, exec as PID 1) and trainer."""
+import json
 import os
+import re
+import signal
+import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,3 +93,61 @@ def test_trainer_rejects_unknown_source(trainer, source):
     done, calls = trainer(TRAIN_SOURCE=source)
     assert done.returncode == 2 and calls == []
     assert "TRAIN_SOURCE must be 'synthetic' or 'baac:YEAR'" in done.stderr
+
+
+def _dockerfile_env_and_cmd() -> tuple[dict, list]:
+    """The Dockerfile's ENV block and CMD, as the container would get them."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    env = {}
+    for line in re.findall(r"^ENV (.*)$", text, re.M):
+        env.update(dict(pair.split("=", 1) for pair in line.split()))
+    return env, json.loads(re.search(r"^CMD (\[.*\])$", text, re.M).group(1))
+
+
+@pytest.mark.integration
+def test_container_command_serves_and_stops_on_sigterm(trained_model_dir, tmp_path):
+    """entrypoint + CMD with the image's environment (loopback and free ports instead of
+    0.0.0.0:8000/9200): gunicorn runs as the entrypoint's own PID, answers readiness and the
+    HEALTHCHECK, and SIGTERM stops it cleanly."""
+    env, command = _dockerfile_env_and_cmd()
+    assert env["HOST"] == "0.0.0.0" and command[0] == "gunicorn"
+    multiproc = tmp_path / "multiproc"
+    multiproc.mkdir()
+    (multiproc / "counter_1.db").write_bytes(b"stale")
+    port, metrics = free_port(), free_port()
+    env.update(HOST="127.0.0.1", PORT=str(port), METRICS_PORT=str(metrics),
+               MODEL_PATH=str(trained_model_dir), PROMETHEUS_MULTIPROC_DIR=str(multiproc),
+               WEB_CONCURRENCY="1", GRACEFUL_TIMEOUT="5",
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", PYTHONPATH=str(ROOT))
+    log = (tmp_path / "log").open("w")
+    process = subprocess.Popen([str(ROOT / "docker" / "entrypoint.sh"), *command], cwd=ROOT,
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        ready = requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=5)
+        assert ready.status_code == 200, (tmp_path / "log").read_text()
+        assert f"[{process.pid}] [INFO] Starting gunicorn" in (tmp_path / "log").read_text(), \
+            "gunicorn must be the entrypoint's own process (exec), PID 1 in the container"
+        assert not (multiproc / "counter_1.db").exists()
+        health = re.search(r"^HEALTHCHECK .*?CMD (\[.*\])$",
+                           (ROOT / "Dockerfile").read_text().replace("\\\n", " "), re.M)
+        probe = json.loads(health.group(1))
+        assert subprocess.run([sys.executable, *probe[1:]], env=env, timeout=10).returncode == 0
+        assert "model_info{" in requests.get(f"http://127.0.0.1:{metrics}/metrics", timeout=5).text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+        log.close()
+    assert code == 0, (tmp_path / "log").read_text()[-2000:]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -28,13 +28,14 @@ def test_sends_on_the_timetable(fake_api):
     assert 0.95 <= time.perf_counter() - started < 3.0
     assert result.scheduled == result.sent == 50 and result.dropped == 0
     assert result.stats.by_status == {"200": 50} and fake_api.counts == {200: 50}
-    assert result.send_window == pytest.approx(1.0)
+    # the timetable's length, or longer only if this (loaded) machine made the client lag
+    assert 1.0 <= result.send_window < 1.5
 
 
 def test_max_requests_bounds_the_run(fake_api):
     result = run(fake_api.url, _specs(), Schedule(rate=200, duration=30, max_requests=25))
     assert result.sent == 25 and sum(fake_api.counts.values()) == 25
-    assert result.send_window == pytest.approx(25 / 200)
+    assert 25 / 200 <= result.send_window < 25 / 200 + 0.5
 
 
 def test_slow_server_shows_as_latency_and_drops_not_as_a_lower_rate(fake_api):
@@ -95,16 +96,17 @@ def test_cli_gates_fail_with_exit_1(fake_api, capsys, tmp_path):
 def test_ctrl_c_prints_a_partial_report(fake_api):
     process = subprocess.Popen(
         [sys.executable, "load/run.py", "--url", fake_api.url, "--rate", "20",
-         "--duration", "60", "--json", "/dev/stdout"],
+         "--duration", "60", "--progress-every", "0.5", "--json", "/dev/stdout"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    time.sleep(1.5)
+    first = process.stderr.readline()               # the live progress line: it is running
+    assert "sent" in first and "p99" in first
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=20)
     assert process.returncode == 130, err
     assert "INTERRUPTED: partial" in out
-    assert "sent" in err                            # the live progress line ran
     report = json.loads(out[out.index("{"):])
-    assert report["interrupted"] and 10 <= report["sent"] <= 40
+    assert report["interrupted"] and 1 <= report["sent"] < 1200
+    assert report["scheduled"] == report["sent"] + report["dropped"] + report["cancelled"]
     assert report["completed"] == report["sent"]
 
 
