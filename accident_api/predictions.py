@@ -4,10 +4,18 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from accident_api.inference import current_model, prediction_items, records_to_rows
+from accident_api.parsing import JsonBodyParser
 from accident_api.schemas import (SEED_RECORD, AccidentRecordSchema, PredictBatchRequestSchema,
                                   PredictBatchResponseSchema, PredictionSchema)
 
-blp = Blueprint("predictions", __name__, description="Accident severity predictions")
+
+
+class PredictionsBlueprint(Blueprint):
+    # deeply nested or over-long-integer JSON is a 400 like any malformed body, not a 500
+    ARGUMENTS_PARSER = JsonBodyParser()
+
+
+blp = PredictionsBlueprint("predictions", __name__, description="Accident severity predictions")
 
 ERRORS = (
     (400, "Malformed JSON body."),

@@ -8,11 +8,10 @@ tensor extension is not offered (tritonclient: `binary_data=False`).
 from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from webargs import core
-from webargs.flaskparser import FlaskParser
 
 from accident_api import MODEL_EXTENSION
 from accident_api.inference import current_model
+from accident_api.parsing import JsonBodyParser
 from accident_api.schemas import (SEED_RECORD, V2ErrorSchema, V2InferRequestSchema,
                                   V2InferResponseSchema, V2ModelMetadataSchema,
                                   V2ServerMetadataSchema)
@@ -23,15 +22,9 @@ SERVER_NAME = "accident-api"
 PLATFORMS = {"onnx": "onnxruntime_onnx", "sklearn": "sklearn"}
 
 
-class AnyContentTypeParser(FlaskParser):
-    """V2 clients (tritonclient among them) post JSON without a Content-Type: parse it anyway."""
-
-    def _raw_load_json(self, req):
-        return core.parse_json(req.get_data(cache=True))
-
-
 class V2Blueprint(Blueprint):
-    ARGUMENTS_PARSER = AnyContentTypeParser()
+    # V2 clients (tritonclient among them) post JSON without a Content-Type: parse it anyway
+    ARGUMENTS_PARSER = JsonBodyParser(any_content_type=True)
 
 
 blp = V2Blueprint("v2", __name__, url_prefix="/v2",

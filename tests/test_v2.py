@@ -100,6 +100,16 @@ def test_v2_malformed_json_unknown_path_and_method(client):
     assert client.get(INFER).status_code == 405 and list(client.get(INFER).get_json()) == ["error"]
 
 
+@pytest.mark.parametrize("body", ["[" * 100_000 + "]" * 100_000,
+                                  '{"a":' * 50_000 + "1" + "}" * 50_000,
+                                  '{"inputs": ' + "9" * 5000 + "}"],
+                         ids=["nested_lists", "nested_objects", "integer_over_4300_digits"])
+def test_v2_json_that_json_loads_cannot_decode_is_400(client, body):
+    response = client.post(INFER, data=body)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "body: Invalid JSON body."}
+
+
 def test_binary_tensor_extension_is_refused_clearly(client):
     response = client.post(INFER, data=b'{"inputs": []}\x00\x01',
                            headers={"Inference-Header-Content-Length": "14"})
