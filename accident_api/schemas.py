@@ -22,6 +22,7 @@ MSG_NULL = "Field may not be null."
 MSG_INTEGER = "Not a valid integer: send a JSON number without a fractional part."
 MSG_NUMBER = "Not a valid number: send a JSON number."
 MSG_NOT_FINITE = "Special numeric values (nan or infinity) are not permitted."
+MSG_TOO_LARGE = "Number too large: it does not fit in a float."
 MSG_RANGE = "Must be between {min} and {max}."
 MSG_CODE = "Must be one of the codes {choices}."
 MSG_UNKNOWN = "Unknown field."
@@ -62,14 +63,18 @@ class IntegralNumber(fields.Integer):
 class StrictNumber(fields.Float):
     """A finite JSON number; strings such as ``"1.5"`` are rejected rather than coerced."""
 
-    default_error_messages = {"invalid": MSG_NUMBER, "special": MSG_NOT_FINITE}
+    default_error_messages = {"invalid": MSG_NUMBER, "special": MSG_NOT_FINITE,
+                              "too_large": MSG_TOO_LARGE}
 
     def _validated(self, value):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.make_error("invalid", input=value)
         if isinstance(value, float) and not math.isfinite(value):
             raise self.make_error("special")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # a JSON integer beyond 1.8e308: a range error, not a crash
+            raise self.make_error("too_large") from None
 
 
 _REQUIRED = {"required": MSG_MISSING, "null": MSG_NULL}
