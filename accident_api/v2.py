@@ -15,7 +15,7 @@ from accident_api.parsing import JsonBodyParser
 from accident_api.schemas import (SEED_RECORD, V2ErrorSchema, V2InferRequestSchema,
                                   V2InferResponseSchema, V2ModelMetadataSchema,
                                   V2ServerMetadataSchema)
-from accident_api.tensors import N_FEATURES, inputs_to_rows
+from accident_api.tensors import N_FEATURES, inputs_to_rows, reject
 from model.features import FEATURES
 
 SERVER_NAME = "accident-api"
@@ -140,6 +140,8 @@ class ModelInfer(MethodView):
                             "data": prediction.probabilities.tolist()},
         }
         wanted = [out["name"] for out in body.get("outputs") or []] or list(outputs)
+        if len(set(wanted)) != len(wanted):
+            reject("outputs", "duplicate", f"each output may be requested once; got {wanted}")
         response = {"model_name": predictor.name, "model_version": predictor.version,
                     "outputs": [outputs[out] for out in wanted]}
         if "id" in body:

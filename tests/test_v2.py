@@ -65,10 +65,23 @@ def test_infer_accepts_json_without_content_type(client):
 
 
 @pytest.mark.parametrize("body, status, fragment", [
-    ({"inputs": [matrix([ROW[:27] + [1000]])]}, 400, "feature 'nb_vehicules' row 0"),
+    ({"inputs": [matrix([ROW[:27] + [1000]])]}, 400,
+     "feature 'nb_vehicules' row 0: 1000 is not between 1 and 100"),
+    ({"inputs": [matrix([ROW[:23] + [99.5] + ROW[24:]])]}, 400,
+     "feature 'lat' row 0: 99.5 is not between -90.0 and 90.0"),
     ({"inputs": [{**matrix([ROW]), "shape": [1, 27]}]}, 400, "shape must be [N, 28]"),
     ({"inputs": [{**matrix([ROW]), "shape": [2, 28]}]}, 400, "needs 56 values"),
-    ({"inputs": [{**matrix([ROW]), "data": ["a"] * 28}]}, 400, "must be numbers"),
+    ({"inputs": [{**matrix([ROW]), "data": ["a"] * 28}]}, 400,
+     "data must be numbers; it holds booleans, strings, nulls or integers too large for FP64"),
+    ({"inputs": [{**matrix([ROW]), "data": [True] * 28}]}, 400, "it holds booleans, strings"),
+    ({"inputs": [{**matrix([ROW]), "data": [None] + ROW[1:]}]}, 400, "it holds booleans"),
+    ({"inputs": [{**matrix([ROW]), "data": [10 ** 30] + ROW[1:]}]}, 400, "too large for FP64"),
+    ({"inputs": [matrix([ROW])], "outputs": [{"name": "predict"}, {"name": "predict"}]}, 400,
+     "each output may be requested once"),
+    ({"inputs": [{"name": name, "shape": [1], "datatype": "FP64", "data": [value]}
+                 for name, value in zip(FEATURES, ROW)]
+      + [{"name": "catu", "shape": [1], "datatype": "FP64", "data": [1]}]}, 400,
+     "exactly one tensor per feature; duplicated ['catu']"),
     ({"inputs": [{**matrix([ROW]), "datatype": "BYTES"}]}, 400, "datatype"),
     ({"inputs": [matrix([[1.5] + ROW[1:]], "INT64")]}, 400, "needs integers"),
     ({"inputs": []}, 400, "at least one"),
@@ -82,6 +95,7 @@ def test_infer_errors_use_the_protocol_error_object(client, body, status, fragme
     assert response.status_code == status
     payload = response.get_json()
     assert list(payload) == ["error"] and fragment in payload["error"], payload
+    assert "np." not in payload["error"] and "'O'" not in payload["error"], payload
 
 
 def test_unknown_model_and_version_are_404_errors(client):
