@@ -4,7 +4,7 @@ Every error the HTTP layer produces goes through `http_error_response`, so a cli
 an HTML page or a traceback; genuine server faults are logged and answered with a JSON 500.
 """
 from flask import current_app, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
 from accident_api.instrumentation import PREDICTION_ENDPOINTS
 from accident_api.schemas import reason_for
@@ -57,13 +57,21 @@ def record_rejections(messages) -> None:
         metrics.record_rejection(field, reason)
 
 
+def _default_message(error: HTTPException) -> str:
+    """werkzeug's description, except where ours says more (the body limit's value)."""
+    if isinstance(error, RequestEntityTooLarge):
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        return f"Request body over MAX_CONTENT_LENGTH={limit} bytes; send a smaller body."
+    return error.description or error.name
+
+
 def _v2_message(error: HTTPException) -> str:
     data = getattr(error, "data", None) or {}
     if "message" in data:
         return str(data["message"])
     if "messages" in data:
         return "; ".join(f"{where}: {message}" for where, message in _paths(data["messages"]))
-    return error.description or error.name
+    return _default_message(error)
 
 
 def http_error_response(error: HTTPException):
@@ -79,7 +87,8 @@ def http_error_response(error: HTTPException):
     message = data.get("message")
     if message is None and "messages" in data and error.code != 422:
         message = " ".join(text for _, text in _flatten(data["messages"]))  # "Invalid JSON body."
-    payload = {"code": error.code, "status": error.name, "message": message or error.description}
+    payload = {"code": error.code, "status": error.name,
+               "message": message or _default_message(error)}
     if "errors" in data or "messages" in data:
         payload["errors"] = data.get("errors", data.get("messages"))
     return payload, error.code, headers
