@@ -111,9 +111,13 @@ class ModelMetadata(MethodView):
            endpoint="model_version_ready")
 class ModelReady(MethodView):
     @blp.response(200, description="The model is ready (empty body).")
-    @v2_errors(404, 503)
+    @blp.alt_response(400, success=False, description="Not ready (empty body): no model loaded.")
+    @v2_errors(404)
     def get(self, name, version=None):
-        """Model readiness: 200 when this model is loaded and verified."""
+        """Model readiness: 200 when this model is loaded and verified, 400 (4xx = not ready)."""
+        if not current_app.extensions[MODEL_EXTENSION].ready:
+            # the protocol's readiness is the status alone, as for /v2/health/ready
+            return Response(status=400)
         served_model(name, version)
         return Response(status=200)
 

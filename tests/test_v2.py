@@ -140,8 +140,9 @@ def test_not_ready_server(make_app, tmp_path):
     client = make_app(MODEL_PATH=str(tmp_path / "none")).test_client()
     assert client.get("/v2/health/live").status_code == 200
     assert client.get("/v2/health/ready").status_code == 400
-    response = client.get(f"/v2/models/{NAME}/ready")
-    assert response.status_code == 503 and "Model not loaded" in response.get_json()["error"]
+    for path in (f"/v2/models/{NAME}/ready", f"/v2/models/{NAME}/versions/1/ready"):
+        response = client.get(path)
+        assert response.status_code == 400 and response.get_data() == b"", path
 
 
 @pytest.mark.integration
