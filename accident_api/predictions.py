@@ -3,11 +3,11 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
+from accident_api import error_docs
 from accident_api.inference import current_model, prediction_items, records_to_rows
 from accident_api.parsing import JsonBodyParser
 from accident_api.schemas import (SEED_RECORD, AccidentRecordSchema, PredictBatchRequestSchema,
                                   PredictBatchResponseSchema, PredictionSchema)
-
 
 
 class PredictionsBlueprint(Blueprint):
@@ -17,19 +17,15 @@ class PredictionsBlueprint(Blueprint):
 
 blp = PredictionsBlueprint("predictions", __name__, description="Accident severity predictions")
 
-ERRORS = (
-    (400, "Malformed JSON body."),
-    (413, "Body over MAX_CONTENT_LENGTH (or, for a batch, over MAX_BATCH_SIZE records)."),
-    (415, "Content-Type is not application/json."),
-    (503, "No model loaded: see /health/ready for the reason."),
-)
-
-
-def document_errors(view):
-    """Document every error response of a prediction view (422 is added by @arguments)."""
-    for status, description in ERRORS:
-        view = blp.alt_response(status, success=False, description=description)(view)
-    return view
+# Every error a prediction view answers; 404/405 are the "default" response of every operation.
+document_errors = error_docs.document_errors(blp, {
+    400: "Malformed JSON body.",
+    413: "Body over MAX_CONTENT_LENGTH (or, for a batch, over MAX_BATCH_SIZE records).",
+    415: "Content-Type is not application/json.",
+    422: "A field is missing, mistyped, out of range, an unknown code, or unknown: `errors` "
+         "names each field and why.",
+    503: "No model loaded: see /health/ready for the reason.",
+})
 
 
 @blp.before_request

@@ -9,7 +9,7 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from accident_api import MODEL_EXTENSION
+from accident_api import MODEL_EXTENSION, error_docs
 from accident_api.inference import current_model
 from accident_api.parsing import JsonBodyParser
 from accident_api.schemas import (SEED_RECORD, V2ErrorSchema, V2InferRequestSchema,
@@ -26,6 +26,23 @@ class V2Blueprint(Blueprint):
     # V2 clients (tritonclient among them) post JSON without a Content-Type: parse it anyway
     ARGUMENTS_PARSER = JsonBodyParser(any_content_type=True)
 
+    def _prepare_arguments_doc(self, doc, doc_info, **kwargs):
+        # @arguments documents a 422, but V2 answers validation errors with 400 (the protocol
+        # has no 422; accident_api.errors maps it): leave the 422 out of the document
+        doc_info.get("arguments", {}).get("responses", {}).pop(422, None)
+        return super()._prepare_arguments_doc(doc, doc_info, **kwargs)
+
+    def _prepare_response_doc(self, doc, doc_info, **kwargs):
+        # the default (404, 405, ...) under /v2 is the protocol's error object, not flask-smorest's
+        doc = super()._prepare_response_doc(doc, doc_info, **kwargs)
+        doc["responses"]["default"] = {
+            "description": "Any other error (unknown path, wrong method): the protocol's error "
+                           "object.",
+            "content": {"application/json": {"schema": V2ErrorSchema,
+                                             "example": {"error": "The method is not allowed "
+                                                                  "for the requested URL."}}}}
+        return doc
+
 
 blp = V2Blueprint("v2", __name__, url_prefix="/v2",
                   description="Open Inference Protocol (KServe V2) REST endpoints")
@@ -39,13 +56,19 @@ def refuse_binary_tensors():
                            "data (tritonclient: binary_data=False)")
 
 
+V2_ERRORS = {
+    400: "Invalid request: malformed JSON, bad tensor name, shape, datatype or value, or a "
+         "value outside its feature's domain; the message names it.",
+    404: "No such model (or version) on this server.",
+    413: "Body over MAX_CONTENT_LENGTH, or more rows than MAX_BATCH_SIZE.",
+    503: "No model loaded.",
+}
+
+
 def v2_errors(*statuses):
-    """Document the protocol's error object for each status."""
-    def decorate(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=V2ErrorSchema, success=False)(view)
-        return view
-    return decorate
+    """Document the protocol's error object, with an example, for each status."""
+    return error_docs.document_errors(blp, {status: V2_ERRORS[status] for status in statuses},
+                                      v2=True)
 
 
 def served_model(name: str, version: str | None = None):

@@ -86,6 +86,49 @@ def test_every_operation_has_a_summary_and_documents_its_errors(spec):
                 assert {"400", "413", "415", "422", "503"} <= codes, (path, codes)
             if path.endswith("/infer"):
                 assert {"400", "404", "413", "503"} <= codes, (path, codes)
+                assert "422" not in codes, path  # V2 answers validation errors with 400
+
+
+# Errors each operation must document (404/405 are every operation's "default").
+DOCUMENTED_ERRORS = {
+    ("get", "/model"): {"422", "503"}, ("get", "/health/ready"): {"503"},
+    ("get", "/v2/models/{name}"): {"404", "503"},
+    ("get", "/v2/models/{name}/versions/{version}"): {"404", "503"},
+    ("get", "/v2/models/{name}/ready"): {"404"},
+    ("get", "/v2/models/{name}/versions/{version}/ready"): {"404"},
+}
+# V2 readiness: "not ready" is a status without a body, as the protocol asks
+EMPTY_BODIED = {("get", "/v2/health/ready", "400"), ("get", "/v2/models/{name}/ready", "400"),
+                ("get", "/v2/models/{name}/versions/{version}/ready", "400")}
+
+
+def test_every_error_response_has_its_schema_and_an_example(spec):
+    responses_components = spec["components"]["responses"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            codes = set(operation["responses"])
+            assert DOCUMENTED_ERRORS.get((method, path), set()) <= codes, (method, path, codes)
+            wanted = "V2Error" if path.startswith("/v2") else "Error"
+            for status, response in operation["responses"].items():
+                if status.startswith("2") or (method, path, status) in EMPTY_BODIED:
+                    continue
+                if "$ref" in response:  # flask-smorest's DEFAULT_ERROR (no example: generic)
+                    assert wanted == "Error" and status == "default", (method, path, status)
+                    response = responses_components[response["$ref"].rsplit("/", 1)[1]]
+                    assert response["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/Error"}
+                    continue
+                content = response["content"]["application/json"]
+                assert content["schema"] == {"$ref": f"#/components/schemas/{wanted}"}, \
+                    (method, path, status)
+                example = content["example"]
+                if wanted == "V2Error":
+                    assert list(example) == ["error"], (method, path, status)
+                else:
+                    assert example["code"] == int(status) and example["message"], \
+                        (method, path, status)
 
 
 def test_request_bodies_have_examples(spec):
