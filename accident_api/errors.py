@@ -21,31 +21,32 @@ def is_v2_request() -> bool:
     return request.path == "/v2" or request.path.startswith("/v2/")
 
 
-def _flatten(messages, field="_schema"):
-    """Yield (field, message) from webargs' nested messages (batch records are nested by index)."""
+def _walk(messages, path=()):
+    """Yield (path, message) from webargs' nested messages, e.g. (("inputs", "0", "shape"), ...).
+
+    "json" is the location, not part of the client's document, so it is left out of the path.
+    """
     if isinstance(messages, dict):
         for key, value in messages.items():
             key = str(key)
-            # "json" is the location, digits are list indices: keep the enclosing field name
-            yield from _flatten(value, field if key == "json" or key.isdigit() else key)
+            yield from _walk(value, path if key == "json" else (*path, key))
     elif isinstance(messages, (list, tuple)):
         for item in messages:
-            yield from _flatten(item, field)
+            yield from _walk(item, path)
     else:
-        yield field, str(messages)
+        yield path, str(messages)
 
 
-def _paths(messages, prefix=""):
+def _flatten(messages):
+    """Yield (field, message): the innermost field name (batch records are nested by index)."""
+    for path, message in _walk(messages):
+        yield next((key for key in reversed(path) if not key.isdigit()), "_schema"), message
+
+
+def _paths(messages):
     """Yield (dotted path, message), e.g. ("inputs.0.shape", "Not a valid list.")."""
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            # "json" is the location, not part of the client's document
-            yield from _paths(value, prefix if key == "json" else f"{prefix}{key}.")
-    elif isinstance(messages, (list, tuple)):
-        for item in messages:
-            yield from _paths(item, prefix)
-    else:
-        yield prefix.rstrip(".") or "body", str(messages)
+    for path, message in _walk(messages):
+        yield ".".join(path) or "body", message
 
 
 def record_rejections(messages) -> None:
