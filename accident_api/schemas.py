@@ -31,6 +31,7 @@ MSG_EMPTY = "Send at least one record (or tensor)."
 REASON_BY_PREFIX = (
     (MSG_MISSING, "missing"), (MSG_NULL, "null"), ("Not a valid", "type"),
     ("Invalid input type", "type"), (MSG_NOT_FINITE, "not_finite"), ("Must be between", "range"),
+    ("Must be greater than or equal to", "range"),  # V2's non-negative tensor shape
     ("Number too large", "range"), ("Must be one of", "code"), (MSG_UNKNOWN, "unknown_field"),
     (MSG_EMPTY, "empty"),
 )

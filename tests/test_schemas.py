@@ -93,6 +93,7 @@ def test_unknown_fields_are_refused():
     ("Must be between 1 and 2.", "range"), ("Must be one of the codes 1.", "code"),
     ("Field may not be null.", "null"), ("something else", "invalid"),
     ("Number too large: it does not fit in a float.", "range"),
+    ("Must be greater than or equal to 0.", "range"),
 ])
 def test_reason_slugs(message, reason):
     assert reason_for(message) == reason
