@@ -124,11 +124,14 @@ def test_latency_histogram_grouped_by_url_rule_without_health(client):
         client.post("/predict/", json=SEED_RECORD)
         client.get("/health/ready")
         client.get("/v2/models/whatever")
+        client.get("/v2/models/accident-severity-rf/ready")
+        client.get("/v2/models/accident-severity-rf/versions/1/ready")
     assert delta("flask_http_request_duration_seconds_count", method="POST", path="/predict",
                  status="200") == 1
     assert delta("flask_http_request_duration_seconds_count", method="GET",
                  path="/v2/models/<string:name>", status="404") == 1
     assert not any(s.labels.get("path", "").startswith("/health")
+                   or s.labels.get("path", "").endswith("/ready")  # V2 readiness probes too
                    for m in REGISTRY.collect() for s in m.samples)
 
 
