@@ -56,15 +56,14 @@ LABELS = ("not_severe", "severe")  # index = predicted class
 
 
 class InferenceTimer:
-    """Context manager timing the model call into inference_time_seconds; keeps `.seconds`."""
+    """Context manager timing the model call into inference_time_seconds."""
 
     def __enter__(self):
         self._start = time.perf_counter()
         return self
 
     def __exit__(self, *exc_info):
-        self.seconds = time.perf_counter() - self._start
-        INFERENCE_TIME.observe(self.seconds)
+        INFERENCE_TIME.observe(time.perf_counter() - self._start)
         return False
 
 
