@@ -54,4 +54,6 @@ def create_app(test_config=None) -> Flask:
     app.register_blueprint(docs_assets.blp)
     security.document_api(api, app)
     app.register_error_handler(Exception, errors.handle_unexpected)
+    from accident_api import wsgi_guards
+    wsgi_guards.install(app)  # unknown methods, chunked bodies: handled before Flask routes
     return app

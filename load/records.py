@@ -56,6 +56,9 @@ class RecordSampler:
         self.order = [spec["name"] for spec in card["features"]]
         self.reference = card.get("reference") or {}
         self.rng, self.drift, self.records = rng, drift or {}, records
+        # features drawn uniformly for want of bins (the CLI warns: they look drifted)
+        self.without_reference = [name for name in self.order
+                                  if not self.reference.get(name, {}).get("ratios")]
 
     def _draw(self, spec: dict):
         low = _first(spec.get("seen_min"), spec.get("minimum"), -math.inf)

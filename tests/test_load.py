@@ -43,6 +43,7 @@ def run_load(server, tmp_path, *args) -> tuple[int, dict, str]:
 def test_report_matches_the_servers_counters(live_server, tmp_path):
     before = counts(live_server, "http_requests_total", "endpoint", "status")
     predicted_before = counts(live_server, "api_predict_total", "outcome")
+    records_before = counts(live_server, "model_predictions_total", "label")
     bins_before = counts(live_server, "model_feature_bin_total", "feature", "bin")
     code, report, stdout = run_load(
         live_server, tmp_path, "--rate", str(RATE), "--duration", str(DURATION),
@@ -67,9 +68,13 @@ def test_report_matches_the_servers_counters(live_server, tmp_path):
     assert delta[("predictions.predict", "200")] == kinds["valid"]["200"]
     assert delta[("predictions.predict_batch", "200")] == kinds["batch"]["200"]
     assert delta[("unmatched", "404")] == kinds["notfound"]["404"]
-    # every record of a successful request was predicted exactly once
+    # api_predict_total counts prediction requests; every record of a successful request was
+    # predicted exactly once (model_predictions_total)
     predicted = counts(live_server, "api_predict_total", "outcome")
     assert predicted[("success",)] - predicted_before[("success",)] == \
+        kinds["valid"]["200"] + kinds["batch"]["200"]
+    records = counts(live_server, "model_predictions_total", "label")
+    assert sum(records.values()) - sum(records_before.values()) == \
         kinds["valid"]["200"] + BATCH * kinds["batch"]["200"]
 
     # the mix, within one request of the target, and each client-error flavour answered
