@@ -43,5 +43,26 @@ $(BENCH_STAMP): $(STAMP)
 bench: system-deps $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+## stack: the stack without Docker: API under gunicorn + local Prometheus (repo config), prints URLs; Ctrl-C stops both
+stack: system-deps $(STAMP)
+	VENV_BIN=$(BIN) MODEL_DIR=$(MODEL_DIR) scripts/stack.sh
+
+## load: drive the running API with the load generator, e.g. make load LOAD_ARGS='--rate 50 --duration 60 --drift vma=40'
+.PHONY: load
+LOAD_ARGS ?=
+load: $(STAMP)
+	$(BIN)/python load/run.py $(LOAD_ARGS)
+
+## audit: known vulnerabilities in the pinned and installed dependencies (pip-audit + PyPI)
+.PHONY: audit
+audit: $(STAMP)
+	$(BIN)/python scripts/audit_deps.py
+
+## soak: 10 min steady load through a worker kill, a model update and a Prometheus restart
+.PHONY: soak
+SOAK_ARGS ?= --duration 600 --rate 20
+soak: $(STAMP)
+	$(BIN)/python load/soak.py $(SOAK_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

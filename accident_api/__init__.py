@@ -20,7 +20,7 @@ OPENAPI_SETTINGS = {
     "OPENAPI_URL_PREFIX": "/",
     "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "/docs",
-    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+    "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",  # accident_api.docs_assets: no CDN
     "API_SPEC_OPTIONS": {
         "info": {"description": "Severity of French road accidents (BAAC open data) predicted by "
                                 "a RandomForest, with Prometheus monitoring. Errors use "
@@ -32,7 +32,7 @@ OPENAPI_SETTINGS = {
 
 def create_app(test_config=None) -> Flask:
     """Build the app: config -> extensions and metrics hooks -> model -> blueprints -> errors."""
-    from accident_api import errors, instrumentation, meta, predictions, v2
+    from accident_api import docs_assets, errors, instrumentation, meta, predictions, security, v2
     from accident_api.extensions import api, http_metrics
     from accident_api.inference import ModelService
 
@@ -47,10 +47,15 @@ def create_app(test_config=None) -> Flask:
         # process); further apps in the same process (tests) share the first one's metrics.
         http_metrics.init_app(app)
     api.init_app(app)
+    security.init_app(app)  # API keys (when configured), security headers, debug off
     app.extensions[MODEL_EXTENSION] = ModelService.load(app.config["MODEL_PATH"],
                                                         app.config["MODEL_BACKEND"],
                                                         app.config["METRICS_ENABLED"])
     for blueprint in (meta.blp, predictions.blp, v2.blp):
         api.register_blueprint(blueprint)
+    app.register_blueprint(docs_assets.blp)
+    security.document_api(api, app)
     app.register_error_handler(Exception, errors.handle_unexpected)
+    from accident_api import wsgi_guards
+    wsgi_guards.install(app)  # unknown methods, chunked bodies: handled before Flask routes
     return app

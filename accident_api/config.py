@@ -1,6 +1,6 @@
 """Config: every setting of the service, read from environment variables in this one place."""
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Mapping
 
 
@@ -47,6 +47,13 @@ def _bool(env, name, default):
     raise ConfigError(f"{name}={raw!r} must be 1/true/yes/on or 0/false/no/off")
 
 
+def _readable_file(env, name):
+    path = (env.get(name) or "").strip()
+    if path and not os.access(path, os.R_OK):
+        raise ConfigError(f"{name}={path!r} is not a readable file")
+    return path or None
+
+
 def _choice(env, name, default, choices):
     value = (env.get(name) or default).strip().lower()
     if value not in choices:
@@ -63,7 +70,7 @@ HTTP_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 @dataclass(frozen=True)
 class Config:
-    """Service settings; upper-case fields so `app.config.from_object(Config.from_env())` takes them.
+    """Service settings; upper-case fields, so `app.config.from_object(Config.from_env())` works.
 
     Defaults are the documented ones (README, "Configuration"); `from_env` overrides each from
     the variable of the same name.
@@ -89,6 +96,10 @@ class Config:
     HTTP_DURATION_BUCKETS: tuple = HTTP_DURATION_BUCKETS
     # Off only to measure what monitoring costs (bench/run.py, server e); never in production.
     METRICS_ENABLED: bool = True
+    # API keys for the prediction endpoints (accident_api.security): none = auth off.
+    # repr=False: a logged or printed Config never shows a key.
+    API_KEYS: tuple = field(default=(), repr=False)
+    API_KEYS_FILE: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -116,6 +127,8 @@ class Config:
             BATCH_SIZE_BUCKETS=_buckets(env, "BATCH_SIZE_BUCKETS", d.BATCH_SIZE_BUCKETS),
             HTTP_DURATION_BUCKETS=_buckets(env, "HTTP_DURATION_BUCKETS", d.HTTP_DURATION_BUCKETS),
             METRICS_ENABLED=_bool(env, "METRICS_ENABLED", d.METRICS_ENABLED),
+            API_KEYS=tuple(k.strip() for k in (env.get("API_KEYS") or "").split(",") if k.strip()),
+            API_KEYS_FILE=_readable_file(env, "API_KEYS_FILE"),
         )
 
     def as_env(self) -> dict:

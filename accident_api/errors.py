@@ -1,10 +1,10 @@
-"""Error responses: flask-smorest's `{code, status, message, errors}`, V2's `{"error": ...}` under /v2.
+"""Error responses: flask-smorest's `{code, status, message, errors}`; under /v2 `{"error": ...}`.
 
 Every error the HTTP layer produces goes through `http_error_response`, so a client never sees
 an HTML page or a traceback; genuine server faults are logged and answered with a JSON 500.
 """
 from flask import current_app, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
 from accident_api.instrumentation import PREDICTION_ENDPOINTS
 from accident_api.schemas import reason_for
@@ -21,31 +21,32 @@ def is_v2_request() -> bool:
     return request.path == "/v2" or request.path.startswith("/v2/")
 
 
-def _flatten(messages, field="_schema"):
-    """Yield (field, message) from webargs' nested messages (batch records are nested by index)."""
+def _walk(messages, path=()):
+    """Yield (path, message) from webargs' nested messages, e.g. (("inputs", "0", "shape"), ...).
+
+    "json" is the location, not part of the client's document, so it is left out of the path.
+    """
     if isinstance(messages, dict):
         for key, value in messages.items():
             key = str(key)
-            # "json" is the location, digits are list indices: keep the enclosing field name
-            yield from _flatten(value, field if key == "json" or key.isdigit() else key)
+            yield from _walk(value, path if key == "json" else (*path, key))
     elif isinstance(messages, (list, tuple)):
         for item in messages:
-            yield from _flatten(item, field)
+            yield from _walk(item, path)
     else:
-        yield field, str(messages)
+        yield path, str(messages)
 
 
-def _paths(messages, prefix=""):
+def _flatten(messages):
+    """Yield (field, message): the innermost field name (batch records are nested by index)."""
+    for path, message in _walk(messages):
+        yield next((key for key in reversed(path) if not key.isdigit()), "_schema"), message
+
+
+def _paths(messages):
     """Yield (dotted path, message), e.g. ("inputs.0.shape", "Not a valid list.")."""
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            # "json" is the location, not part of the client's document
-            yield from _paths(value, prefix if key == "json" else f"{prefix}{key}.")
-    elif isinstance(messages, (list, tuple)):
-        for item in messages:
-            yield from _paths(item, prefix)
-    else:
-        yield prefix.rstrip(".") or "body", str(messages)
+    for path, message in _walk(messages):
+        yield ".".join(path) or "body", message
 
 
 def record_rejections(messages) -> None:
@@ -57,13 +58,21 @@ def record_rejections(messages) -> None:
         metrics.record_rejection(field, reason)
 
 
+def _default_message(error: HTTPException) -> str:
+    """werkzeug's description, except where ours says more (the body limit's value)."""
+    if isinstance(error, RequestEntityTooLarge):
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        return f"Request body over MAX_CONTENT_LENGTH={limit} bytes; send a smaller body."
+    return error.description or error.name
+
+
 def _v2_message(error: HTTPException) -> str:
     data = getattr(error, "data", None) or {}
     if "message" in data:
         return str(data["message"])
     if "messages" in data:
         return "; ".join(f"{where}: {message}" for where, message in _paths(data["messages"]))
-    return error.description or error.name
+    return _default_message(error)
 
 
 def http_error_response(error: HTTPException):
@@ -79,7 +88,8 @@ def http_error_response(error: HTTPException):
     message = data.get("message")
     if message is None and "messages" in data and error.code != 422:
         message = " ".join(text for _, text in _flatten(data["messages"]))  # "Invalid JSON body."
-    payload = {"code": error.code, "status": error.name, "message": message or error.description}
+    payload = {"code": error.code, "status": error.name,
+               "message": message or _default_message(error)}
     if "errors" in data or "messages" in data:
         payload["errors"] = data.get("errors", data.get("messages"))
     return payload, error.code, headers

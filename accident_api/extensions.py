@@ -30,6 +30,7 @@ http_metrics = PrometheusMetrics.for_app_factory(
     path=None,
     group_by=path,
     buckets=Config.from_env().HTTP_DURATION_BUCKETS,
-    excluded_paths=[r"^/metrics", r"^/health/", r"^/v2/health/", r"^/v2/models/[^/]+/ready$",
+    excluded_paths=[r"^/metrics", r"^/health/", r"^/v2/health/",
+                    r"^/v2/models/[^/]+(/versions/[^/]+)?/ready$",
                     r"^/docs", r"^/openapi\.json$"],
 )

@@ -1,4 +1,4 @@
-"""gunicorn's programmatic application for `accident-api serve` (same settings as gunicorn.conf.py)."""
+"""gunicorn's programmatic application for `accident-api serve` (settings as gunicorn.conf.py)."""
 import dataclasses
 
 from gunicorn.app.base import BaseApplication

@@ -3,7 +3,7 @@ from flask import Response, current_app, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from accident_api import MODEL_EXTENSION
+from accident_api import MODEL_EXTENSION, error_docs
 from accident_api.inference import current_model
 from accident_api.schemas import LiveSchema, ModelCardSchema, ModelQuerySchema, ReadySchema
 
@@ -23,7 +23,8 @@ LANDING = """<!doctype html>
 
 @blp.route("/", endpoint="index")
 class Index(MethodView):
-    @blp.response(200, content_type="text/html", description="A short HTML page linking to the docs.")
+    @blp.response(200, content_type="text/html",
+                  description="A short HTML page linking to the docs.")
     def get(self):
         """Landing page with links to the documentation."""
         html = LANDING.format(docs="/docs", spec="/openapi.json", card=url_for("meta.model"),
@@ -35,7 +36,8 @@ class Index(MethodView):
 class ModelCard(MethodView):
     @blp.arguments(ModelQuerySchema, location="query")
     @blp.response(200, ModelCardSchema)
-    @blp.alt_response(503, success=False, description="No model loaded.")
+    @error_docs.document_errors(blp, {
+        422: "`include` is not `reference`.", 503: "No model loaded; the message says why."})
     def get(self, query):
         """The model card: identity, data source, features with valid ranges, metrics.
 
@@ -59,7 +61,7 @@ class Live(MethodView):
 @blp.route("/health/ready", endpoint="ready")
 class Ready(MethodView):
     @blp.response(200, ReadySchema)
-    @blp.alt_response(503, success=False, description="No model loaded; the message says why.")
+    @error_docs.document_errors(blp, {503: "No model loaded; the message says why."})
     def get(self):
         """Readiness: 200 only when the model is loaded and verified, else 503 with the reason."""
         service = current_app.extensions[MODEL_EXTENSION]

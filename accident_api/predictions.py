@@ -3,25 +3,29 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
+from accident_api import error_docs
 from accident_api.inference import current_model, prediction_items, records_to_rows
+from accident_api.parsing import JsonBodyParser
 from accident_api.schemas import (SEED_RECORD, AccidentRecordSchema, PredictBatchRequestSchema,
                                   PredictBatchResponseSchema, PredictionSchema)
 
-blp = Blueprint("predictions", __name__, description="Accident severity predictions")
 
-ERRORS = (
-    (400, "Malformed JSON body."),
-    (413, "Body larger than MAX_CONTENT_LENGTH (or, for a batch, more than MAX_BATCH_SIZE records)."),
-    (415, "Content-Type is not application/json."),
-    (503, "No model loaded: see /health/ready for the reason."),
-)
+class PredictionsBlueprint(Blueprint):
+    # deeply nested or over-long-integer JSON is a 400 like any malformed body, not a 500
+    ARGUMENTS_PARSER = JsonBodyParser()
 
 
-def document_errors(view):
-    """Document every error response of a prediction view (422 is added by @arguments)."""
-    for status, description in ERRORS:
-        view = blp.alt_response(status, success=False, description=description)(view)
-    return view
+blp = PredictionsBlueprint("predictions", __name__, description="Accident severity predictions")
+
+# Every error a prediction view answers; 404/405 are the "default" response of every operation.
+document_errors = error_docs.document_errors(blp, {
+    400: "Malformed JSON body.",
+    413: "Body over MAX_CONTENT_LENGTH (or, for a batch, over MAX_BATCH_SIZE records).",
+    415: "Content-Type is not application/json.",
+    422: "A field is missing, mistyped, out of range, an unknown code, or unknown: `errors` "
+         "names each field and why.",
+    503: "No model loaded: see /health/ready for the reason.",
+})
 
 
 @blp.before_request

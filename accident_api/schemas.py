@@ -22,6 +22,7 @@ MSG_NULL = "Field may not be null."
 MSG_INTEGER = "Not a valid integer: send a JSON number without a fractional part."
 MSG_NUMBER = "Not a valid number: send a JSON number."
 MSG_NOT_FINITE = "Special numeric values (nan or infinity) are not permitted."
+MSG_TOO_LARGE = "Number too large: it does not fit in a float."
 MSG_RANGE = "Must be between {min} and {max}."
 MSG_CODE = "Must be one of the codes {choices}."
 MSG_UNKNOWN = "Unknown field."
@@ -30,6 +31,7 @@ MSG_EMPTY = "Send at least one record (or tensor)."
 REASON_BY_PREFIX = (
     (MSG_MISSING, "missing"), (MSG_NULL, "null"), ("Not a valid", "type"),
     ("Invalid input type", "type"), (MSG_NOT_FINITE, "not_finite"), ("Must be between", "range"),
+    ("Must be greater than or equal to", "range"),  # V2's non-negative tensor shape
     ("Number too large", "range"), ("Must be one of", "code"), (MSG_UNKNOWN, "unknown_field"),
     (MSG_EMPTY, "empty"),
 )
@@ -62,14 +64,18 @@ class IntegralNumber(fields.Integer):
 class StrictNumber(fields.Float):
     """A finite JSON number; strings such as ``"1.5"`` are rejected rather than coerced."""
 
-    default_error_messages = {"invalid": MSG_NUMBER, "special": MSG_NOT_FINITE}
+    default_error_messages = {"invalid": MSG_NUMBER, "special": MSG_NOT_FINITE,
+                              "too_large": MSG_TOO_LARGE}
 
     def _validated(self, value):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.make_error("invalid", input=value)
         if isinstance(value, float) and not math.isfinite(value):
             raise self.make_error("special")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # a JSON integer beyond 1.8e308: a range error, not a crash
+            raise self.make_error("too_large") from None
 
 
 _REQUIRED = {"required": MSG_MISSING, "null": MSG_NULL}

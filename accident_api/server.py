@@ -2,12 +2,20 @@
 
 Nothing here imports prometheus_client at module level (see monitoring.exporter).
 """
+import os
 import shutil
 import sys
 
-from accident_api import MODEL_EXTENSION
+from accident_api import MODEL_EXTENSION, lifecycle
 from accident_api.config import Config
 from monitoring import exporter
+
+# HTTP limits enforced by gunicorn before the app sees a request (README, "Reliability and
+# security"): request line (414 above), header count and header size (431 above). Body size
+# (MAX_CONTENT_LENGTH) and batch size (MAX_BATCH_SIZE) are enforced by the app (413).
+LIMIT_REQUEST_LINE = 4094
+LIMIT_REQUEST_FIELDS = 100
+LIMIT_REQUEST_FIELD_SIZE = 8190
 
 
 def on_starting(server):
@@ -19,6 +27,27 @@ def on_starting(server):
         sys.exit(1)
 
 
+def worker_exit(server, worker):
+    """End the worker with its exit status but without C/C++ static destructors.
+
+    onnxruntime's exit handlers hang in pthread_cond_destroy in a worker forked from a master
+    that imported it (seen with gdb), so a graceful stop would wait out graceful_timeout and be
+    killed. Metric values are already in the shared mmap files; logs are flushed first.
+    """
+    if os.getpid() != worker.pid:
+        return  # gunicorn also calls worker_exit in the master, for a worker already gone
+    lifecycle.drain_backlog(server, worker)  # connections already queued: served, not reset
+    pending = sys.exc_info()[1]  # the SystemExit gunicorn is raising in its `finally`
+    if isinstance(pending, SystemExit):
+        code = pending.code
+        status = code if isinstance(code, int) else (0 if code is None else 1)
+    else:
+        status = 0 if pending is None else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dict:
     """gunicorn settings for `config`, hooks included (sidecar exporter, dead-worker cleanup).
 
@@ -26,12 +55,18 @@ def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dic
     """
 
     def when_ready(server):
-        exporter.start_sidecar(config.METRICS_PORT, config.HOST)
-        server.log.info("metrics exporter on http://%s:%s/metrics", config.HOST,
-                        config.METRICS_PORT)
+        if exporter.start_sidecar(config.METRICS_PORT, config.HOST, server.log):
+            server.log.info("metrics exporter on http://%s:%s/metrics", config.HOST,
+                            config.METRICS_PORT)
 
     def child_exit(server, worker):
         exporter.mark_worker_dead(worker.pid)
+
+    def on_reload(server):
+        # SIGHUP: validate the artifact at MODEL_PATH and swap it in before new workers fork
+        from accident_api.model_update import reload_model
+
+        reload_model(server.app.wsgi(), config.MODEL_PATH, config.MODEL_BACKEND, server.log)
 
     def on_exit(server):
         if temporary_metrics_dir and config.PROMETHEUS_MULTIPROC_DIR:
@@ -46,6 +81,9 @@ def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dic
         "graceful_timeout": config.GRACEFUL_TIMEOUT,
         "max_requests": config.MAX_REQUESTS,
         "max_requests_jitter": config.MAX_REQUESTS_JITTER,
+        "limit_request_line": LIMIT_REQUEST_LINE,
+        "limit_request_fields": LIMIT_REQUEST_FIELDS,
+        "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": config.LOG_LEVEL,
@@ -54,5 +92,7 @@ def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dic
         "on_starting": on_starting,
         "when_ready": when_ready,
         "child_exit": child_exit,
+        "worker_exit": worker_exit,
+        "on_reload": on_reload,
         "on_exit": on_exit,
     }

@@ -9,13 +9,16 @@ from model.features import FEATURE_SPECS, FEATURES
 from monitoring import metrics
 
 N_FEATURES = len(FEATURES)
+LABELLED_FIELDS = frozenset(FEATURES) | {"outputs"}
 CODES = {spec.name: np.asarray(spec.codes, dtype="float64") for spec in FEATURE_SPECS
          if spec.codes is not None}
 
 
 def reject(field: str, reason: str, message: str, status: int = 400):
     """Count the rejection and abort; the /v2 error handler turns it into {"error": message}."""
-    metrics.record_rejection(field if field in FEATURES else "inputs", reason)
+    # the field label stays bounded: a feature name, "outputs" or "inputs" (tensor names are
+    # the client's choice)
+    metrics.record_rejection(field if field in LABELLED_FIELDS else "inputs", reason)
     abort(status, message=message)
 
 
@@ -27,7 +30,10 @@ def _tensor_values(tensor: dict) -> np.ndarray:
     except ValueError:
         reject(name, "shape", f"input '{name}': data is a ragged nested list")
     if raw.dtype.kind not in "iuf":
-        reject(name, "type", f"input '{name}': data must be numbers (got {raw.dtype.kind!r} values)")
+        # numpy falls back to bool/str/object arrays for anything but plain numbers; name the
+        # JSON causes rather than numpy's dtype codes
+        reject(name, "type", f"input '{name}': data must be numbers; it holds booleans, "
+                             f"strings, nulls or integers too large for FP64")
     if raw.size != math.prod(shape):
         reject(name, "shape", f"input '{name}': shape {shape} needs {math.prod(shape)} values, "
                               f"data has {raw.size}")
@@ -40,19 +46,26 @@ def _tensor_values(tensor: dict) -> np.ndarray:
 def _rows_from_matrix(tensor: dict) -> np.ndarray:
     shape = tensor["shape"]
     if len(shape) != 2 or shape[1] != N_FEATURES:
-        reject(tensor["name"], "shape", f"input '{tensor['name']}': shape must be [N, {N_FEATURES}] "
-                                        f"(features in order {', '.join(FEATURES)}), got {shape}")
+        reject(tensor["name"], "shape",
+               f"input '{tensor['name']}': shape must be [N, {N_FEATURES}] "
+               f"(features in order {', '.join(FEATURES)}), got {shape}")
     return _tensor_values(tensor).reshape(shape[0], N_FEATURES)
 
 
 def _rows_from_columns(tensors: list) -> np.ndarray:
+    names = [tensor["name"] for tensor in tensors]
     by_name = {tensor["name"]: tensor for tensor in tensors}
     unknown = sorted(set(by_name) - set(FEATURES))
     missing = [name for name in FEATURES if name not in by_name]
-    if unknown or missing or len(by_name) != len(tensors):
-        reject("inputs", "unknown_field" if unknown else "missing",
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if unknown or missing or duplicates:
+        problems = [f"{what} {listed}" for what, listed in
+                    (("missing", missing), ("unknown", unknown), ("duplicated", duplicates))
+                    if listed]
+        reason = "unknown_field" if unknown else "missing" if missing else "duplicate"
+        reject("inputs", reason,
                f"send one tensor of shape [N, {N_FEATURES}] or exactly one tensor per feature; "
-               f"missing {missing}, unknown {unknown}")
+               f"{', '.join(problems)}")
     columns = []
     for name in FEATURES:
         shape = by_name[name]["shape"]
@@ -81,7 +94,7 @@ def check_domain(rows: np.ndarray) -> None:
             reason, why = "range", f"is not between {spec.minimum} and {spec.maximum}"
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            reject(spec.name, reason, f"feature '{spec.name}' row {row}: {values[row]!r} {why}")
+            reject(spec.name, reason, f"feature '{spec.name}' row {row}: {values[row]:g} {why}")
 
 
 def inputs_to_rows(tensors: list) -> np.ndarray:

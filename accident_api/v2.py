@@ -8,30 +8,40 @@ tensor extension is not offered (tritonclient: `binary_data=False`).
 from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from webargs import core
-from webargs.flaskparser import FlaskParser
 
-from accident_api import MODEL_EXTENSION
+from accident_api import MODEL_EXTENSION, error_docs
 from accident_api.inference import current_model
+from accident_api.parsing import JsonBodyParser
 from accident_api.schemas import (SEED_RECORD, V2ErrorSchema, V2InferRequestSchema,
                                   V2InferResponseSchema, V2ModelMetadataSchema,
                                   V2ServerMetadataSchema)
-from accident_api.tensors import N_FEATURES, inputs_to_rows
+from accident_api.tensors import N_FEATURES, inputs_to_rows, reject
 from model.features import FEATURES
 
 SERVER_NAME = "accident-api"
 PLATFORMS = {"onnx": "onnxruntime_onnx", "sklearn": "sklearn"}
 
 
-class AnyContentTypeParser(FlaskParser):
-    """V2 clients (tritonclient among them) post JSON without a Content-Type: parse it anyway."""
-
-    def _raw_load_json(self, req):
-        return core.parse_json(req.get_data(cache=True))
-
-
 class V2Blueprint(Blueprint):
-    ARGUMENTS_PARSER = AnyContentTypeParser()
+    # V2 clients (tritonclient among them) post JSON without a Content-Type: parse it anyway
+    ARGUMENTS_PARSER = JsonBodyParser(any_content_type=True)
+
+    def _prepare_arguments_doc(self, doc, doc_info, **kwargs):
+        # @arguments documents a 422, but V2 answers validation errors with 400 (the protocol
+        # has no 422; accident_api.errors maps it): leave the 422 out of the document
+        doc_info.get("arguments", {}).get("responses", {}).pop(422, None)
+        return super()._prepare_arguments_doc(doc, doc_info, **kwargs)
+
+    def _prepare_response_doc(self, doc, doc_info, **kwargs):
+        # the default (404, 405, ...) under /v2 is the protocol's error object, not flask-smorest's
+        doc = super()._prepare_response_doc(doc, doc_info, **kwargs)
+        doc["responses"]["default"] = {
+            "description": "Any other error (unknown path, wrong method): the protocol's error "
+                           "object.",
+            "content": {"application/json": {"schema": V2ErrorSchema,
+                                             "example": {"error": "The method is not allowed "
+                                                                  "for the requested URL."}}}}
+        return doc
 
 
 blp = V2Blueprint("v2", __name__, url_prefix="/v2",
@@ -46,13 +56,19 @@ def refuse_binary_tensors():
                            "data (tritonclient: binary_data=False)")
 
 
+V2_ERRORS = {
+    400: "Invalid request: malformed JSON, bad tensor name, shape, datatype or value, or a "
+         "value outside its feature's domain; the message names it.",
+    404: "No such model (or version) on this server.",
+    413: "Body over MAX_CONTENT_LENGTH, or more rows than MAX_BATCH_SIZE.",
+    503: "No model loaded.",
+}
+
+
 def v2_errors(*statuses):
-    """Document the protocol's error object for each status."""
-    def decorate(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=V2ErrorSchema, success=False)(view)
-        return view
-    return decorate
+    """Document the protocol's error object, with an example, for each status."""
+    return error_docs.document_errors(blp, {status: V2_ERRORS[status] for status in statuses},
+                                      v2=True)
 
 
 def served_model(name: str, version: str | None = None):
@@ -118,9 +134,13 @@ class ModelMetadata(MethodView):
            endpoint="model_version_ready")
 class ModelReady(MethodView):
     @blp.response(200, description="The model is ready (empty body).")
-    @v2_errors(404, 503)
+    @blp.alt_response(400, success=False, description="Not ready (empty body): no model loaded.")
+    @v2_errors(404)
     def get(self, name, version=None):
-        """Model readiness: 200 when this model is loaded and verified."""
+        """Model readiness: 200 when this model is loaded and verified, 400 (4xx = not ready)."""
+        if not current_app.extensions[MODEL_EXTENSION].ready:
+            # the protocol's readiness is the status alone, as for /v2/health/ready
+            return Response(status=400)
         served_model(name, version)
         return Response(status=200)
 
@@ -147,6 +167,8 @@ class ModelInfer(MethodView):
                             "data": prediction.probabilities.tolist()},
         }
         wanted = [out["name"] for out in body.get("outputs") or []] or list(outputs)
+        if len(set(wanted)) != len(wanted):
+            reject("outputs", "duplicate", f"each output may be requested once; got {wanted}")
         response = {"model_name": predictor.name, "model_version": predictor.version,
                     "outputs": [outputs[out] for out in wanted]}
         if "id" in body:

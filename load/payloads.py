@@ -1,11 +1,11 @@
-"""Request payloads: realistic records from the model card's feature domain (or a records
-file), optional drift, and one request per traffic kind with the statuses it should get."""
+"""One request per traffic kind, with the statuses the server should answer it with."""
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import dataclass, field
 from itertools import cycle
+
+from load.records import RecordSampler
 
 JSON = {"Content-Type": "application/json"}
 PREDICT, BATCH = "/predict", "/predict/batch"
@@ -21,81 +21,6 @@ class RequestSpec:
     expected: frozenset[int]
     body: bytes | None = None
     headers: dict = field(default_factory=dict)
-
-
-def card_features(model_document: dict) -> list[dict]:
-    """The card's feature list from a GET /model answer (the card itself or wrapping it)."""
-    for doc in (model_document, model_document.get("card") or {}):
-        if isinstance(doc.get("features"), list) and doc["features"]:
-            return doc["features"]
-    raise ValueError("GET /model has no 'features' list: is the model card served?")
-
-
-def read_records(path: str) -> list[dict]:
-    """JSON-lines file of records (one object per line, blank lines ignored)."""
-    records = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{number}: expected a JSON object per line")
-            records.append(record)
-    if not records:
-        raise ValueError(f"{path}: no records")
-    return records
-
-
-class RecordSampler:
-    """Draws valid records: uniform over each feature's codes or seen range, or from a file.
-
-    Drift shifts a numeric feature by SHIFT (clamped to the API's domain so drifted records
-    are still answered, and counted in the drift bins) and a categorical one by SHIFT
-    positions along its list of codes.
-    """
-
-    def __init__(self, features: list[dict], rng: random.Random,
-                 drift: dict[str, float] | None = None, records: list[dict] | None = None):
-        self.features = {spec["name"]: spec for spec in features}
-        unknown = sorted(set(drift or {}) - set(self.features))
-        if unknown:
-            raise ValueError(f"--drift: unknown feature(s) {', '.join(unknown)}")
-        self.order = [spec["name"] for spec in features]
-        self.rng, self.drift, self.records = rng, drift or {}, records
-
-    def _draw(self, spec: dict):
-        if spec.get("codes"):
-            return self.rng.choice(spec["codes"])
-        low = _first(spec.get("seen_min"), spec.get("minimum"), 0.0)
-        high = _first(spec.get("seen_max"), spec.get("maximum"), low)
-        value = self.rng.uniform(low, high)
-        return int(round(value)) if spec.get("dtype") == "int" else round(value, 6)
-
-    def _shift(self, spec: dict, value, shift: float):
-        if spec.get("codes"):
-            codes = list(spec["codes"])
-            position = codes.index(value) if value in codes else 0
-            return codes[min(len(codes) - 1, max(0, position + int(shift)))]
-        value = value + shift
-        low, high = spec.get("minimum"), spec.get("maximum")
-        value = value if low is None else max(low, value)
-        value = value if high is None else min(high, value)
-        return int(round(value)) if spec.get("dtype") == "int" else value
-
-    def record(self) -> dict:
-        """One record, drift applied."""
-        if self.records is not None:
-            record = dict(self.rng.choice(self.records))
-        else:
-            record = {name: self._draw(self.features[name]) for name in self.order}
-        for name, shift in self.drift.items():
-            record[name] = self._shift(self.features[name], record[name], shift)
-        return record
-
-
-def _first(*values):
-    return next(value for value in values if value is not None)
 
 
 class RequestFactory:

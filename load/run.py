@@ -4,7 +4,8 @@
 
 Exit status: 0 all gates passed, 1 a gate (--max-error-rate, --max-p99) failed,
 2 bad arguments or the API could not be prepared for (GET /model failed), 130 interrupted
-(Ctrl-C; a partial report is still printed).
+(Ctrl-C; a partial report is still printed, also while waiting for the last responses; an
+interrupt during the start-up GET /model prints one line, since nothing was sent).
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ import requests  # noqa: E402
 
 from load import report as reporting  # noqa: E402
 from load.mix import DEFAULT_MIX, KindSequence, parse_drift, parse_mix  # noqa: E402
-from load.payloads import RecordSampler, RequestFactory, card_features, read_records  # noqa: E402
+from load.payloads import RequestFactory  # noqa: E402
+from load.records import RecordSampler, model_card, read_records  # noqa: E402
 from load.runner import Schedule, run  # noqa: E402
 
 
@@ -66,14 +68,23 @@ def _requests(sequence: KindSequence, factory: RequestFactory):
 
 
 def _prepare(args) -> tuple[KindSequence, RequestFactory]:
-    """Parse the mix and drift, read the model card (one GET /model) and build payloads."""
+    """Parse the mix and drift, read the model card (one GET /model?include=reference) and build payloads."""
     sequence = KindSequence(parse_mix(args.mix))
     drift = parse_drift(args.drift)
-    response = requests.get(args.url.rstrip("/") + "/model", timeout=args.timeout)
+    # the reference bins let records follow the training distribution (PSI ~ 0 undrifted)
+    response = requests.get(args.url.rstrip("/") + "/model", params={"include": "reference"},
+                            timeout=args.timeout)
     response.raise_for_status()
     records = read_records(args.records) if args.records else None
-    sampler = RecordSampler(card_features(response.json()), random.Random(args.seed),
+    sampler = RecordSampler(model_card(response.json()), random.Random(args.seed),
                             drift, records)
+    if records is None and sampler.without_reference:
+        # uniform values do not follow the training data: the drift panels and the
+        # ModelFeatureDrift alert would react to the load itself, so say so loudly
+        print(f"load: WARNING: GET /model?include=reference gave no reference bins for "
+              f"{len(sampler.without_reference)} feature(s) "
+              f"({', '.join(sampler.without_reference)}): their values are drawn uniformly, "
+              f"not like the training data, so expect drift (PSI) on them", file=sys.stderr)
     return sequence, RequestFactory(sampler, args.batch_size)
 
 
@@ -85,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, requests.RequestException) as exc:
         print(f"load: cannot start: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("load: interrupted while preparing (GET /model): nothing was sent, no report",
+              file=sys.stderr)
+        return 130
     plan = Schedule(args.rate, args.duration, args.max_requests, args.concurrency,
                     args.timeout, args.late_ms / 1000.0)
     tty = sys.stderr.isatty()
@@ -94,13 +109,19 @@ def main(argv: list[str] | None = None) -> int:
         print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr,
               flush=True)
 
+    def waiting(pending):
+        print(("\n" if tty else "") + f"load: timetable done; waiting up to "
+              f"{plan.timeout + 1:g}s for {pending} response(s) (Ctrl-C: stop waiting, "
+              f"report now)", file=sys.stderr, flush=True)
+
     result = run(args.url, _requests(sequence, factory), plan,
-                 None if args.quiet else progress, args.progress_every)
+                 None if args.quiet else progress, args.progress_every,
+                 None if args.quiet else waiting)
     if tty and not args.quiet:
         print(file=sys.stderr)
     settings = {"url": args.url, "mix": parse_mix(args.mix), "drift": parse_drift(args.drift),
                 "records": args.records, "batch_size": args.batch_size, "seed": args.seed,
-                "setup_requests": {"GET /model": 1}}
+                "setup_requests": {"GET /model?include=reference": 1}}
     report = reporting.build(result, plan, settings, args.max_error_rate, args.max_p99)
     print(reporting.render(report))
     if args.json:

@@ -73,8 +73,13 @@ def _worker(base_url: str, jobs: queue.Queue, stats: Stats, plan: Schedule) -> N
 
 def run(base_url: str, requests_iter: Iterator[RequestSpec], plan: Schedule,
         progress: Callable[[RunResult, float], None] | None = None,
-        progress_every: float = 1.0) -> RunResult:
-    """Send on the timetable; Ctrl-C (KeyboardInterrupt) ends early with partial results."""
+        progress_every: float = 1.0,
+        waiting: Callable[[int], None] | None = None) -> RunResult:
+    """Send on the timetable; Ctrl-C (KeyboardInterrupt) ends early with partial results.
+
+    `waiting(n)` is called once the timetable is done while n responses are still due; a
+    Ctrl-C during that wait stops it (those requests are reported as unfinished).
+    """
     result = RunResult(Stats())
     jobs: queue.Queue = queue.Queue(maxsize=plan.concurrency)
     workers = [threading.Thread(target=_worker, daemon=True, name=f"load-{n}",
@@ -83,9 +88,8 @@ def run(base_url: str, requests_iter: Iterator[RequestSpec], plan: Schedule,
     for worker in workers:
         worker.start()
     t0 = time.perf_counter()
-    next_progress = t0 + progress_every
     try:
-        _schedule(requests_iter, plan, jobs, result, t0, progress, progress_every, next_progress)
+        _schedule(requests_iter, plan, jobs, result, t0, progress, progress_every)
     except KeyboardInterrupt:
         result.interrupted = True
     # An uninterrupted timetable covers exactly scheduled/rate seconds unless the scheduler
@@ -93,13 +97,21 @@ def run(base_url: str, requests_iter: Iterator[RequestSpec], plan: Schedule,
     result.send_window = time.perf_counter() - t0
     if not result.interrupted:
         result.send_window = max(result.scheduled / plan.rate, result.send_window)
-    _drain(jobs, workers, plan, result)
+    try:
+        pending = result.sent - result.stats.completed - result.stats.failed
+        if waiting and pending > 0 and not result.interrupted:
+            waiting(pending)
+        _drain(jobs, workers, plan, result)
+    except KeyboardInterrupt:
+        # stop waiting: workers are daemon threads, their requests count as unfinished
+        result.interrupted = True
     result.elapsed = time.perf_counter() - t0
     return result
 
 
-def _schedule(requests_iter, plan, jobs, result, t0, progress, every, next_progress) -> None:
-    end = t0 + plan.duration
+def _schedule(requests_iter, plan, jobs, result, t0, progress, every) -> None:
+    """Hand request i to the pool at t0 + i/rate (payload built before the wait, not after)."""
+    end, next_progress = t0 + plan.duration, t0 + every
     while plan.max_requests is None or result.scheduled < plan.max_requests:
         due = t0 + result.scheduled / plan.rate
         if due >= end:

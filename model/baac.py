@@ -5,6 +5,7 @@ decimals (lat/long, larrout), a leading space on negatives (``" -1"``), empty fi
 mis-encoded text (``id_vehicule`` carries ``"Â\\xa0"`` as thousands separator). Everything is
 read as text; keys stay strings and are never repaired, so the tables join exactly as published.
 """
+
 import json
 import socket
 import sys
@@ -21,16 +22,19 @@ from model.hashing import sha256_file
 
 TABLES = ("caracteristiques", "lieux", "vehicules", "usagers")
 # data.gouv.fr stable resource URLs (they redirect to the current static file).
+RESOURCE = "https://www.data.gouv.fr/fr/datasets/r/"
 URLS = {
     2021: {
-        "caracteristiques": "https://www.data.gouv.fr/fr/datasets/r/85cfdc0c-23e4-4674-9bcd-79a970d7269b",
-        "lieux": "https://www.data.gouv.fr/fr/datasets/r/8a4935aa-38cd-43af-bf10-0209d6d17434",
-        "vehicules": "https://www.data.gouv.fr/fr/datasets/r/0bb5953a-25d8-46f8-8c25-b5c2f5ba905e",
-        "usagers": "https://www.data.gouv.fr/fr/datasets/r/ba5a1956-7e82-41b7-a602-89d7dd484d7a",
+        "caracteristiques": RESOURCE + "85cfdc0c-23e4-4674-9bcd-79a970d7269b",
+        "lieux": RESOURCE + "8a4935aa-38cd-43af-bf10-0209d6d17434",
+        "vehicules": RESOURCE + "0bb5953a-25d8-46f8-8c25-b5c2f5ba905e",
+        "usagers": RESOURCE + "ba5a1956-7e82-41b7-a602-89d7dd484d7a",
     },
 }
-OFFLINE_HINT = ("work offline with synthetic BAAC-format data instead: "
-                "`accident-api data synth` then `accident-api train --synthetic`")
+OFFLINE_HINT = (
+    "work offline with synthetic BAAC-format data instead: "
+    "`accident-api data synth` then `accident-api train --synthetic`"
+)
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
 
@@ -68,10 +72,20 @@ def read_raw(raw_dir, year: int = 2021) -> dict:
     for table in TABLES:
         path = Path(raw_dir) / raw_filename(table, year)
         if not path.is_file():
-            raise FileNotFoundError(f"missing raw BAAC file {path}: run `accident-api data download "
-                                    f"--year {year} --dest {raw_dir}` or `accident-api data synth`")
-        tables[table] = pd.read_csv(path, sep=";", quotechar='"', dtype=str, keep_default_na=False,
-                                    encoding="utf-8", encoding_errors="replace", low_memory=False)
+            raise FileNotFoundError(
+                f"missing raw BAAC file {path}: run `accident-api data download "
+                f"--year {year} --dest {raw_dir}` or `accident-api data synth`"
+            )
+        tables[table] = pd.read_csv(
+            path,
+            sep=";",
+            quotechar='"',
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8",
+            encoding_errors="replace",
+            low_memory=False,
+        )
     return tables
 
 
@@ -84,8 +98,12 @@ def _load_manifest(dest, year: int) -> dict:
 
 def _is_current(path: Path, entry: dict | None) -> bool:
     """True when the local file matches the manifest's recorded size and sha256."""
-    return (entry is not None and path.is_file() and path.stat().st_size == entry.get("size")
-            and sha256_file(path) == entry.get("sha256"))
+    return (
+        entry is not None
+        and path.is_file()
+        and path.stat().st_size == entry.get("size")
+        and sha256_file(path) == entry.get("sha256")
+    )
 
 
 def _check_resolvable(url: str) -> None:
@@ -103,8 +121,9 @@ def _fetch(url: str, target: Path, session, timeout: float, label: str) -> None:
     with session.get(url, stream=True, timeout=timeout) as response:
         response.raise_for_status()
         total = int(response.headers.get("Content-Length") or 0) or None
-        with part.open("wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=label,
-                                          file=sys.stderr, leave=False) as bar:
+        with part.open("wb") as out, tqdm(
+            total=total, unit="B", unit_scale=True, desc=label, file=sys.stderr, leave=False
+        ) as bar:
             for chunk in response.iter_content(chunk_size=1 << 16):
                 out.write(chunk)
                 bar.update(len(chunk))
@@ -122,13 +141,23 @@ def _fetch_with_retries(url, target, session, retries, backoff, timeout, label) 
                 raise DownloadError(f"{url} answered HTTP {status}; {OFFLINE_HINT}") from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
             if attempt == retries:
-                raise DownloadError(f"cannot download {url} after {retries + 1} attempts ({exc}); "
-                                    f"{OFFLINE_HINT}") from exc
-        time.sleep(backoff * 2 ** attempt)
+                raise DownloadError(
+                    f"cannot download {url} after {retries + 1} attempts ({exc}); "
+                    f"{OFFLINE_HINT}"
+                ) from exc
+        time.sleep(backoff * 2**attempt)
 
 
-def download(year: int = 2021, dest="data/raw", urls: dict | None = None, retries: int = 3,
-             backoff: float = 1.0, timeout: float = 30.0, session=None, log=print) -> dict:
+def download(
+    year: int = 2021,
+    dest="data/raw",
+    urls: dict | None = None,
+    retries: int = 3,
+    backoff: float = 1.0,
+    timeout: float = 30.0,
+    session=None,
+    log=print,
+) -> dict:
     """Download the four raw BAAC tables of ``year`` into ``dest`` and record their sha256.
 
     Files already present with the size and sha256 recorded in the manifest are skipped.
@@ -156,7 +185,9 @@ def download(year: int = 2021, dest="data/raw", urls: dict | None = None, retrie
     """
     if urls is None:
         if year not in URLS:
-            raise DownloadError(f"no known BAAC URLs for {year} (known: {sorted(URLS)}); {OFFLINE_HINT}")
+            raise DownloadError(
+                f"no known BAAC URLs for {year} (known: {sorted(URLS)}); {OFFLINE_HINT}"
+            )
         urls = URLS[year]
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -172,9 +203,13 @@ def download(year: int = 2021, dest="data/raw", urls: dict | None = None, retrie
         _check_resolvable(urls[table])
         _fetch_with_retries(urls[table], target, session, retries, backoff, timeout, name)
         manifest["files"][name] = {
-            "url": urls[table], "size": target.stat().st_size, "sha256": sha256_file(target),
+            "url": urls[table],
+            "size": target.stat().st_size,
+            "sha256": sha256_file(target),
             "downloaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        log(f"{name}: {manifest['files'][name]['size']} bytes, sha256 {manifest['files'][name]['sha256']}")
+        log(
+            f"{name}: {target.stat().st_size} bytes, sha256 {manifest['files'][name]['sha256']}"
+        )
         manifest_path(dest, year).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -1,4 +1,5 @@
 """The model card: written beside the artifact at training, read and verified before any loading."""
+
 import json
 import platform
 from pathlib import Path
@@ -9,15 +10,30 @@ import onnxruntime
 import skl2onnx
 import sklearn
 
-from model.errors import ModelCorruptError, ModelIntegrityError, ModelNotFoundError, ModelVersionMismatchError
+from model.errors import (
+    ModelCorruptError,
+    ModelIntegrityError,
+    ModelNotFoundError,
+    ModelVersionMismatchError,
+)
 from model.features import FEATURES
 from model.hashing import sha256_file
 
 CARD_FILE = "model_card.json"
 JOBLIB_FILE = "model.joblib"
 ONNX_FILE = "model.onnx"
-REQUIRED_KEYS = ("name", "version", "trained_at", "source", "threshold", "metrics", "libraries",
-                 "artifacts", "features", "reference")
+REQUIRED_KEYS = (
+    "name",
+    "version",
+    "trained_at",
+    "source",
+    "threshold",
+    "metrics",
+    "libraries",
+    "artifacts",
+    "features",
+    "reference",
+)
 # Library versions a backend needs to match exactly: unpickling a forest written by another
 # scikit-learn (or numpy major) is unsafe or breaks; the ONNX file is read by any onnxruntime.
 PINNED_FOR_BACKEND = {"sklearn": ("scikit-learn", "numpy"), "onnx": ()}
@@ -25,9 +41,14 @@ PINNED_FOR_BACKEND = {"sklearn": ("scikit-learn", "numpy"), "onnx": ()}
 
 def library_versions() -> dict:
     """Versions of the libraries that write and read the artifact, as recorded in the card."""
-    return {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
-            "numpy": numpy.__version__, "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__, "skl2onnx": skl2onnx.__version__}
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "skl2onnx": skl2onnx.__version__,
+    }
 
 
 def write_card(model_dir, card: dict) -> Path:
@@ -49,11 +70,15 @@ def read_card(model_dir) -> dict:
     """
     path = Path(model_dir) / CARD_FILE
     if not path.is_file():
-        raise ModelNotFoundError(f"no model card at {path}: run `accident-api train --synthetic --out {model_dir}`")
+        raise ModelNotFoundError(
+            f"no model card at {path}: run `accident-api train --synthetic --out {model_dir}`"
+        )
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelCorruptError(f"model card {path} is not valid JSON ({exc}): retrain the model") from exc
+        raise ModelCorruptError(
+            f"model card {path} is not valid JSON ({exc}): retrain the model"
+        ) from exc
     missing = [key for key in REQUIRED_KEYS if not isinstance(card, dict) or key not in card]
     if missing:
         raise ModelCorruptError(f"model card {path} lacks {missing}: retrain the model")
@@ -61,7 +86,7 @@ def read_card(model_dir) -> dict:
 
 
 def verify_artifact(model_dir, card: dict, kind: str) -> Path:
-    """Check feature order and the sha256 of the ``kind`` artifact ("joblib"|"onnx") against the card.
+    """Check feature order and the sha256 of the ``kind`` ("joblib"|"onnx") file against the card.
 
     Returns the artifact's path; raises before anything is loaded from it.
 
@@ -72,30 +97,41 @@ def verify_artifact(model_dir, card: dict, kind: str) -> Path:
     ModelNotFoundError
         The artifact file is missing.
     """
-    names = tuple(feature.get("name") for feature in card["features"])
+    names = tuple(f.get("name") if isinstance(f, dict) else f for f in card["features"] or ())
     if names != FEATURES:
-        raise ModelIntegrityError(f"the card's feature order {names} is not this code's {FEATURES}: "
-                                  "retrain the model with this version")
+        raise ModelIntegrityError(
+            f"the card's feature order {names} is not this code's {FEATURES}: "
+            "retrain the model with this version"
+        )
     entry = card["artifacts"].get(kind) or {}
     path = Path(model_dir) / entry.get("file", JOBLIB_FILE if kind == "joblib" else ONNX_FILE)
     if not path.is_file():
-        raise ModelNotFoundError(f"no {kind} model file at {path}: run `accident-api train --out {model_dir}`")
+        raise ModelNotFoundError(
+            f"no {kind} model file at {path}: run `accident-api train --out {model_dir}`"
+        )
     actual = sha256_file(path)
     if actual != entry.get("sha256"):
-        raise ModelIntegrityError(f"{path} has sha256 {actual[:12]}... but its card says "
-                                  f"{str(entry.get('sha256'))[:12]}...: the file was changed or replaced; "
-                                  "it will not be loaded. Retrain or restore the matching files.")
+        raise ModelIntegrityError(
+            f"{path} has sha256 {actual[:12]}... but its card says "
+            f"{str(entry.get('sha256'))[:12]}...: the file was changed or replaced; "
+            "it will not be loaded. Retrain or restore the matching files."
+        )
     return path
 
 
 def check_versions(card: dict, backend: str) -> None:
-    """Raise ModelVersionMismatchError when a library the backend relies on differs from training."""
+    """Raise ModelVersionMismatchError when a library the backend needs changed since training."""
     current = library_versions()
     for library in PINNED_FOR_BACKEND[backend]:
         trained = card["libraries"].get(library)
         now = current[library]
-        same = trained == now if library == "scikit-learn" else str(trained).split(".")[0] == now.split(".")[0]
+        same = (
+            trained == now
+            if library == "scikit-learn"
+            else str(trained).split(".")[0] == now.split(".")[0]
+        )
         if not same:
             raise ModelVersionMismatchError(
                 f"model trained with {library} {trained}, this environment has {now}: install "
-                f"{library}=={trained}, serve the ONNX backend (MODEL_BACKEND=onnx), or retrain")
+                f"{library}=={trained}, serve the ONNX backend (MODEL_BACKEND=onnx), or retrain"
+            )

@@ -1,4 +1,4 @@
-"""The 28 model features: their valid domain (FEATURE_SPECS) and the raw BAAC tables -> one row per accident.
+"""The 28 model features: their valid domain (FEATURE_SPECS), and raw BAAC tables -> one row each.
 
 Recodings (documented here and in the README):
 - target: most severe user of the accident; ``grav`` 2 (killed) or 3 (hospitalised) -> 1,
@@ -34,7 +34,8 @@ class FeatureSpec:
 
 
 def _cat(name, description, source, codes, example):
-    return FeatureSpec(name, "categorical", "int", description, source, tuple(codes), None, None, example)
+    codes = tuple(codes)
+    return FeatureSpec(name, "categorical", "int", description, source, codes, None, None, example)
 
 
 def _num(name, dtype, description, source, minimum, maximum, example):
@@ -52,7 +53,7 @@ CATV_GROUPS = {
     7: (37, 38, 39, 40),  # bus, coach, train, tram
 }
 CATV_TO_GROUP = {code: group for group, codes in CATV_GROUPS.items() for code in codes}
-# atm: 0 = normal, overcast or "other" (1, 8, 9); 1 = adverse weather (rain, snow, fog, wind, glare).
+# atm: 0 = normal, overcast or "other" (1, 8, 9); 1 = adverse (rain, snow, fog, wind, glare).
 ATM_TO_GROUP = {1: 0, 8: 0, 9: 0, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1}
 DEPARTMENTS = (*range(1, 20), *range(21, 96), 201, 202, *range(971, 979), 986, 987, 988)
 SEVERITY_RANK = {2: 3, 3: 2, 4: 1, 1: 0}  # grav -> rank: killed > hospitalised > light > unhurt
@@ -60,10 +61,12 @@ SEVERITY_RANK = {2: 3, 3: 2, 4: 1, 1: 0}  # grav -> rank: killed > hospitalised 
 FEATURE_SPECS = (
     _cat("place", "seat of the most severe user (1 driver ... 9, 10 pedestrian; -1 unknown)",
          "usagers.place", (-1, *range(1, 11)), 1),
-    _cat("catu", "user category: 1 driver, 2 passenger, 3 pedestrian", "usagers.catu", (1, 2, 3), 1),
+    _cat("catu", "user category: 1 driver, 2 passenger, 3 pedestrian", "usagers.catu",
+         (1, 2, 3), 1),
     _cat("sexe", "sex: 1 male, 2 female, -1 unknown", "usagers.sexe", (-1, 1, 2), 1),
-    _cat("secu1", "first safety equipment: 0 none, 1 belt, 2 helmet, 3 child seat, 4 vest, 5 airbag, "
-         "6 gloves, 7 gloves+airbag, 8 undetermined, 9 other, -1 unknown", "usagers.secu1",
+    _cat("secu1", "first safety equipment: 0 none, 1 belt, 2 helmet, 3 child seat, 4 vest, "
+         "5 airbag, 6 gloves, 7 gloves+airbag, 8 undetermined, 9 other, -1 unknown",
+         "usagers.secu1",
          (-1, *range(0, 10)), 1),
     _num("year_acc", "int", "year of the accident", "caracteristiques.an", 2005, 2030, 2021),
     _num("victim_age", "float", "age of the most severe user: an - an_nais (bad ages -> missing)",
@@ -76,15 +79,18 @@ FEATURE_SPECS = (
          (-1, 0, 1, 2, 4, 5, 6, 9), 2),
     _cat("motor", "engine: 0 unknown, 1 hydrocarbon, 2 hybrid, 3 electric, 4 hydrogen, 5 human, "
          "6 other, -1 not given", "vehicules.motor", (-1, *range(0, 7)), 1),
-    _cat("catr", "road category: 1 motorway, 2 national, 3 departmental, 4 communal, 5 off network, "
-         "6 car park, 7 urban metropolis road, 9 other", "lieux.catr", (1, 2, 3, 4, 5, 6, 7, 9), 4),
+    _cat("catr", "road category: 1 motorway, 2 national, 3 departmental, 4 communal, "
+         "5 off network, 6 car park, 7 urban metropolis road, 9 other", "lieux.catr",
+         (1, 2, 3, 4, 5, 6, 7, 9), 4),
     _cat("circ", "traffic regime: 1 one-way, 2 two-way, 3 separated, 4 variable lanes, -1 unknown",
          "lieux.circ", (-1, 1, 2, 3, 4), 2),
     _cat("surf", "surface: 1 normal, 2 wet, 3 puddles, 4 flooded, 5 snow, 6 mud, 7 icy, 8 oil, "
          "9 other, -1 unknown", "lieux.surf", (-1, *range(1, 10)), 1),
-    _cat("situ", "situation: 0 none, 1 roadway, 2 hard shoulder, 3 verge, 4 pavement, 5 cycle path, "
-         "6 special lane, 8 other, -1 unknown", "lieux.situ", (-1, 0, 1, 2, 3, 4, 5, 6, 8), 1),
-    _num("vma", "int", "speed limit in km/h (-1 or outside 1..130 -> missing)", "lieux.vma", 1, 130, 50),
+    _cat("situ", "situation: 0 none, 1 roadway, 2 hard shoulder, 3 verge, 4 pavement, "
+         "5 cycle path, 6 special lane, 8 other, -1 unknown", "lieux.situ",
+         (-1, 0, 1, 2, 3, 4, 5, 6, 8), 1),
+    _num("vma", "int", "speed limit in km/h (-1 or outside 1..130 -> missing)", "lieux.vma",
+         1, 130, 50),
     _num("jour", "int", "day of the month", "caracteristiques.jour", 1, 31, 15),
     _num("mois", "int", "month", "caracteristiques.mois", 1, 12, 6),
     _cat("lum", "light: 1 daylight, 2 dusk/dawn, 3 night unlit, 4 night lights off, 5 night lit",
@@ -96,11 +102,14 @@ FEATURE_SPECS = (
     _cat("agg_", "1 outside built-up area, 2 inside", "caracteristiques.agg", (1, 2), 2),
     _cat("int_", "intersection: 1 none, 2 X, 3 T, 4 Y, 5 more than 4 branches, 6 roundabout, "
          "7 square, 8 level crossing, 9 other", "caracteristiques.int", range(1, 10), 1),
-    _cat("atm", "weather grouped: 0 normal/overcast/other, 1 adverse (rain, snow, fog, wind, glare)",
+    _cat("atm", "weather grouped: 0 normal/overcast/other, 1 adverse (rain, snow, fog, wind, "
+         "glare)",
          "caracteristiques.atm (grouped)", (0, 1), 0),
-    _cat("col", "collision: 1 frontal, 2 rear, 3 side, 4 chain, 5 multiple, 6 other, 7 none, -1 unknown",
+    _cat("col", "collision: 1 frontal, 2 rear, 3 side, 4 chain, 5 multiple, 6 other, 7 none, "
+         "-1 unknown",
          "caracteristiques.col", (-1, *range(1, 8)), 3),
-    _num("lat", "float", "latitude (WGS84, decimal degrees)", "caracteristiques.lat", -90.0, 90.0, 48.85),
+    _num("lat", "float", "latitude (WGS84, decimal degrees)", "caracteristiques.lat",
+         -90.0, 90.0, 48.85),
     _num("long", "float", "longitude (WGS84, decimal degrees)", "caracteristiques.long",
          -180.0, 180.0, 2.35),
     _num("hour", "int", "hour of the accident (HH of hrmn)", "caracteristiques.hrmn", 0, 23, 17),
@@ -134,7 +143,7 @@ def hour_of(hrmn: pd.Series) -> pd.Series:
 
 
 def _most_severe_users(users: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """One user per accident (highest severity rank, first in file order); count accidents without one."""
+    """One user per accident (highest severity, first in file order) and how many had none."""
     rank = to_number(users["grav"]).map(SEVERITY_RANK)
     known = users.assign(_rank=rank).dropna(subset=["_rank"])
     ordered = known.sort_values("_rank", ascending=False, kind="stable")
@@ -179,50 +188,53 @@ def build_features(tables: dict) -> tuple[pd.DataFrame, pd.Series, dict]:
     carac = tables["caracteristiques"].drop_duplicates("Num_Acc").set_index("Num_Acc")
     lieux = tables["lieux"].drop_duplicates("Num_Acc").set_index("Num_Acc")
     vehicles = tables["vehicules"].drop_duplicates(["Num_Acc", "id_vehicule"])
-    users = tables["usagers"]
-    orphan_users = ~users["Num_Acc"].isin(carac.index)
-    users = users[~orphan_users]
+    orphan_users = ~tables["usagers"]["Num_Acc"].isin(carac.index)
+    users = tables["usagers"][~orphan_users]
     chosen, no_grav = _most_severe_users(users)
-    vehicle_of = chosen.reset_index().merge(vehicles, on=["Num_Acc", "id_vehicule"], how="left",
-                                            suffixes=("", "_veh"), indicator=True).set_index("Num_Acc")
-    acc = carac.loc[chosen.index]
+    vehicle_of = chosen.reset_index().merge(
+        vehicles, on=["Num_Acc", "id_vehicule"], how="left", suffixes=("", "_veh"), indicator=True
+    ).set_index("Num_Acc")
+    has_vehicle = vehicle_of["_merge"] == "both"
     place = lieux.reindex(chosen.index)
-    year = to_number(acc["an"])
     frame = pd.DataFrame(index=chosen.index)
     for name in ("place", "catu", "sexe", "secu1"):
         frame[name] = to_number(chosen[name])
-    frame["year_acc"] = year
-    frame["victim_age"] = year - to_number(chosen["an_nais"])
-    frame["catv"] = to_number(vehicle_of["catv"]).map(CATV_TO_GROUP).fillna(0)
-    frame.loc[vehicle_of["_merge"] != "both", "catv"] = np.nan
+    frame["catv"] = to_number(vehicle_of["catv"]).map(CATV_TO_GROUP).fillna(0).where(has_vehicle)
     frame["obsm"] = to_number(vehicle_of["obsm"])
     frame["motor"] = to_number(vehicle_of["motor"])
     for name in ("catr", "circ", "surf", "situ", "vma"):
         frame[name] = to_number(place[name])
-    for name in ("jour", "mois", "lum"):
+    _add_accident_columns(frame, carac.loc[chosen.index])
+    frame["victim_age"] = frame["year_acc"] - to_number(chosen["an_nais"])
+    frame["nb_victim"] = users.groupby("Num_Acc").size().reindex(frame.index)
+    frame["nb_vehicules"] = vehicles.groupby("Num_Acc").size().reindex(frame.index)
+    frame = frame[list(FEATURES)].astype("float64")
+    out_of_domain = _restrict_to_domain(frame)
+    target = (chosen["_rank"] >= 2).astype("int64").rename("severe")
+    report = {
+        "accidents_in": int(len(carac)),
+        "users_in": int(len(tables["usagers"])),
+        "vehicles_in": int(len(tables["vehicules"])),
+        "orphan_users": int(orphan_users.sum()),
+        "dropped_no_users": int((~carac.index.isin(users["Num_Acc"])).sum()),
+        "dropped_unknown_severity": int(no_grav),
+        "users_without_vehicle": int((~has_vehicle).sum()),
+        "accidents_without_lieux": int((~chosen.index.isin(lieux.index)).sum()),
+        "out_of_domain": out_of_domain,
+        "missing": {k: int(v) for k, v in frame.isna().sum().items()},
+        "rows_out": int(len(frame)),
+    }
+    return frame, target, report
+
+
+def _add_accident_columns(frame: pd.DataFrame, acc: pd.DataFrame) -> None:
+    """Accident-level features (caracteristiques) with their recodings, added to ``frame``."""
+    frame["year_acc"] = to_number(acc["an"])
+    for name in ("jour", "mois", "lum", "col", "lat", "long"):
         frame[name] = to_number(acc[name])
     frame["dep"] = corsica_code(acc["dep"])
     frame["com"] = corsica_code(acc["com"])
     frame["agg_"] = to_number(acc["agg"])
     frame["int_"] = to_number(acc["int"])
     frame["atm"] = to_number(acc["atm"]).map(ATM_TO_GROUP)
-    frame["col"] = to_number(acc["col"])
-    frame["lat"] = to_number(acc["lat"])
-    frame["long"] = to_number(acc["long"])
     frame["hour"] = hour_of(acc["hrmn"])
-    frame["nb_victim"] = users.groupby("Num_Acc").size().reindex(frame.index).astype("float64")
-    frame["nb_vehicules"] = vehicles.groupby("Num_Acc").size().reindex(frame.index).astype("float64")
-    frame = frame[list(FEATURES)].astype("float64")
-    out_of_domain = _restrict_to_domain(frame)
-    target = (chosen["_rank"] >= 2).astype("int64").rename("severe")
-    report = {
-        "accidents_in": int(len(carac)), "users_in": int(len(tables["usagers"])),
-        "vehicles_in": int(len(tables["vehicules"])), "orphan_users": int(orphan_users.sum()),
-        "dropped_no_users": int((~carac.index.isin(users["Num_Acc"])).sum()),
-        "dropped_unknown_severity": int(no_grav),
-        "users_without_vehicle": int((vehicle_of["_merge"] != "both").sum()),
-        "accidents_without_lieux": int(place["catr"].isna().sum()),
-        "out_of_domain": out_of_domain, "missing": {k: int(v) for k, v in frame.isna().sum().items()},
-        "rows_out": int(len(frame)),
-    }
-    return frame, target, report

@@ -1,4 +1,5 @@
 """SHA-256 of files, shared by the downloader and the model card."""
+
 import hashlib
 from pathlib import Path
 

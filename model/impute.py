@@ -1,11 +1,12 @@
 """Missing-value imputation learned on the training split only (no leakage from the test split)."""
+
 import pandas as pd
 
 from model.features import FEATURE_SPECS
 
 
 class Imputer:
-    """Fill missing values: median for numeric features (rounded for int ones), mode for categorical.
+    """Fill missing values: median of numeric features (rounded for int ones), mode of categorical.
 
     ``fit`` must only ever see the training split; ``transform`` applies the learned values to
     any split. Learned attribute: ``fill_values_`` (feature -> value).

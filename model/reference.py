@@ -3,6 +3,7 @@
 One binning function serves both sides: training computes the ratios with it and monitoring
 counts served values with it, so a bin index means the same thing everywhere.
 """
+
 import numpy as np
 
 MAX_BINS = 10
@@ -23,8 +24,9 @@ def assign_bins(edges, values) -> np.ndarray:
     ndarray of int
         Index in 0..k for each value.
     """
-    return np.searchsorted(np.asarray(edges, dtype="float64"), np.asarray(values, dtype="float64"),
-                           side="left")
+    return np.searchsorted(
+        np.asarray(edges, dtype="float64"), np.asarray(values, dtype="float64"), side="left"
+    )
 
 
 def build_reference(column) -> dict:

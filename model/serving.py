@@ -5,6 +5,7 @@ tampered or swapped file is never unpickled. Both backends are set up for single
 one thread per call, no per-call pool, one model call per ``predict`` (batches included). The
 ONNX session is created at load time, so gunicorn's ``preload_app`` shares it with its workers.
 """
+
 from typing import NamedTuple
 
 import joblib
@@ -35,10 +36,13 @@ class _OnnxBackend:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=options,
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelCorruptError(f"cannot load ONNX model {path} ({exc}): retrain the model") from exc
+            raise ModelCorruptError(
+                f"cannot load ONNX model {path} ({exc}): retrain the model"
+            ) from exc
         self.input_name = self.session.get_inputs()[0].name
         self.outputs = ["probabilities"]
 
@@ -54,8 +58,12 @@ class _SklearnBackend:
             forest = joblib.load(path)  # only reached after the sha256 check
         except Exception as exc:  # unpickling can raise nearly anything on a damaged file
             raise ModelCorruptError(f"cannot unpickle {path} ({exc}): retrain the model") from exc
-        if getattr(forest, "n_features_in_", None) != len(FEATURES) or list(getattr(forest, "classes_", [])) != [0, 1]:
-            raise ModelCorruptError(f"{path} is not a binary forest over {len(FEATURES)} features: retrain")
+        if getattr(forest, "n_features_in_", None) != len(FEATURES) or list(
+            getattr(forest, "classes_", [])
+        ) != [0, 1]:
+            raise ModelCorruptError(
+                f"{path} is not a binary forest over {len(FEATURES)} features: retrain"
+            )
         forest.set_params(n_jobs=1, verbose=0)
         self.forest = forest
 

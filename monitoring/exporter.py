@@ -44,15 +44,32 @@ def prepare_multiproc_dir(path: str | None) -> str:
     return str(directory)
 
 
-def start_sidecar(port: int, host: str) -> None:
-    """Serve the workers' aggregated metrics on host:port (gunicorn `when_ready`, in the master)."""
-    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics
+def start_sidecar(port: int, host: str, log=None) -> bool:
+    """Serve the workers' aggregated metrics on host:port (gunicorn `when_ready`, in the master).
 
-    GunicornPrometheusMetrics.start_http_server_when_ready(port, host)
+    A metrics port that cannot be bound (taken, no permission) must never stop predictions:
+    one WARNING line, the API keeps serving, and False is returned.
+    """
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from monitoring.compaction import LockedCollector
+
+    registry = CollectorRegistry()
+    registry.register(LockedCollector(os.environ[ENV_VAR]))
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        if log is not None:
+            log.warning("metrics exporter NOT started on %s:%s (%s): predictions are served, "
+                        "metrics are not scraped until a restart with a free METRICS_PORT",
+                        host, port, exc)
+        return False
+    return True
 
 
 def mark_worker_dead(pid: int) -> None:
-    """Drop a dead worker's live gauges (gunicorn `child_exit`); its counters stay summed."""
-    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics
+    """Drop a dead worker's live gauges and fold its counters/histograms into the archive files
+    (gunicorn `child_exit`): summed values unchanged, directory size bounded."""
+    from monitoring.compaction import compact_dead_worker
 
-    GunicornPrometheusMetrics.mark_process_dead_on_child_exit(pid)
+    compact_dead_worker(pid, os.environ[ENV_VAR])

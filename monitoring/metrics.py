@@ -20,8 +20,8 @@ INFERENCE_TIME = Histogram(
     "inference_time_seconds", "Duration of the model call alone (one call per request).",
     buckets=_BUCKETS.INFERENCE_BUCKETS)
 API_PREDICT = Counter(
-    "api_predict_total", "Predictions: success counts records predicted, error counts failed "
-    "prediction requests.", ["outcome"])
+    "api_predict_total", "Prediction requests (/predict, /predict/batch, V2 infer) by outcome: "
+    "success or error. Records predicted: model_predictions_total.", ["outcome"])
 
 # --- HTTP in-flight (prometheus-flask-exporter provides the latency histogram) --------------
 IN_FLIGHT = Gauge(
@@ -56,15 +56,14 @@ LABELS = ("not_severe", "severe")  # index = predicted class
 
 
 class InferenceTimer:
-    """Context manager timing the model call into inference_time_seconds; keeps `.seconds`."""
+    """Context manager timing the model call into inference_time_seconds."""
 
     def __enter__(self):
         self._start = time.perf_counter()
         return self
 
     def __exit__(self, *exc_info):
-        self.seconds = time.perf_counter() - self._start
-        INFERENCE_TIME.observe(self.seconds)
+        INFERENCE_TIME.observe(time.perf_counter() - self._start)
         return False
 
 
@@ -86,10 +85,11 @@ def observe_many(histogram: Histogram, values: np.ndarray) -> None:
 
 
 def record_predictions(classes: np.ndarray, probabilities: np.ndarray) -> None:
-    """Count one request's predictions: labels, probabilities, batch size, successes."""
+    """Count one successful prediction request: its records' labels, probabilities, size."""
     n = int(classes.size)
     BATCH_SIZE.observe(n)
-    API_PREDICT.labels(outcome="success").inc(n)
+    # one per request, like outcome="error": the two outcomes share a unit and can be divided
+    API_PREDICT.labels(outcome="success").inc()
     severe = int(np.count_nonzero(classes))
     if severe:
         PREDICTIONS.labels(label="severe").inc(severe)

@@ -1,4 +1,5 @@
-"""model.baac: download against a local HTTP server on 127.0.0.1 only, and reading the raw quirks."""
+"""model.baac: download against a local HTTP server on 127.0.0.1 only; reading the raw quirks."""
+
 import hashlib
 import http.server
 import json
@@ -11,7 +12,10 @@ from model import baac
 
 pytestmark = pytest.mark.network
 
-CONTENT = {table: f'"Num_Acc";"x"\n"20219{i:07d}";" -1"\n'.encode() * (200 + i) for i, table in enumerate(baac.TABLES)}
+CONTENT = {
+    table: f'"Num_Acc";"x"\n"20219{i:07d}";" -1"\n'.encode() * (200 + i)
+    for i, table in enumerate(baac.TABLES)
+}
 
 
 class Server:
@@ -42,7 +46,9 @@ class Server:
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
         self.urls = {t: f"http://127.0.0.1:{self.httpd.server_port}/{t}" for t in baac.TABLES}
 
@@ -56,7 +62,9 @@ def server():
 
 
 def fetch(dest, server, **kwargs):
-    return baac.download(2021, dest, urls=server.urls, backoff=0.01, timeout=5, log=lambda m: None, **kwargs)
+    return baac.download(
+        2021, dest, urls=server.urls, backoff=0.01, timeout=5, log=lambda m: None, **kwargs
+    )
 
 
 def test_downloads_all_files_and_records_sha256(tmp_path, server):
@@ -114,7 +122,9 @@ def test_unreachable_server_fails_with_the_offline_alternative(tmp_path):
         port = sock.getsockname()[1]
     urls = {t: f"http://127.0.0.1:{port}/{t}" for t in baac.TABLES}
     with pytest.raises(baac.DownloadError, match="accident-api data synth"):
-        baac.download(2021, tmp_path, urls=urls, retries=1, backoff=0.01, timeout=2, log=lambda m: None)
+        baac.download(
+            2021, tmp_path, urls=urls, retries=1, backoff=0.01, timeout=2, log=lambda m: None
+        )
 
 
 def test_unresolvable_host_fails_fast_without_retrying(tmp_path, monkeypatch):
@@ -135,7 +145,9 @@ def test_read_raw_keeps_quirks_as_text(tmp_path):
     for table in baac.TABLES:
         (tmp_path / baac.raw_filename(table, 2021)).write_text(
             '"Num_Acc";"id_vehicule";"lat";"adr"\n'
-            '"202190000001";"201\u00c2\u00a0764";" -0,9644600000";"""QUOTED"" RUE, 3"\n', encoding="utf-8")
+            '"202190000001";"201\u00c2\u00a0764";" -0,9644600000";"""QUOTED"" RUE, 3"\n',
+            encoding="utf-8",
+        )
     frame = baac.read_raw(tmp_path)["vehicules"]
     assert frame.loc[0, "Num_Acc"] == "202190000001"  # a string key, leading digits intact
     assert frame.loc[0, "id_vehicule"] == "201\u00c2\u00a0764"  # never repaired
@@ -144,5 +156,7 @@ def test_read_raw_keeps_quirks_as_text(tmp_path):
 
 
 def test_read_raw_missing_file_names_the_commands(tmp_path):
-    with pytest.raises(FileNotFoundError, match="accident-api data download.*accident-api data synth"):
+    with pytest.raises(
+        FileNotFoundError, match="accident-api data download.*accident-api data synth"
+    ):
         baac.read_raw(tmp_path)

@@ -1,10 +1,16 @@
 """model.card: write/read round trip, validation, artifact verification, version checks."""
+
 import json
 
 import pytest
 
 from model import card as card_module
-from model.errors import ModelCorruptError, ModelIntegrityError, ModelNotFoundError, ModelVersionMismatchError
+from model.errors import (
+    ModelCorruptError,
+    ModelIntegrityError,
+    ModelNotFoundError,
+    ModelVersionMismatchError,
+)
 from model.features import FEATURES
 from model.hashing import sha256_file
 
@@ -15,26 +21,58 @@ def card(trained_model_dir):
 
 
 def test_card_has_the_contract_keys(card, trained_model_dir):
-    for key in ("name", "version", "trained_at", "source", "rows", "class_balance", "hyperparameters",
-                "threshold", "metrics", "libraries", "artifacts", "features", "reference"):
+    for key in (
+        "name",
+        "version",
+        "trained_at",
+        "source",
+        "rows",
+        "class_balance",
+        "hyperparameters",
+        "threshold",
+        "metrics",
+        "libraries",
+        "artifacts",
+        "features",
+        "reference",
+    ):
         assert key in card, key
     assert card["name"] == "accident-severity-rf"
     assert card["version"] == sha256_file(trained_model_dir / "model.joblib")[:12]
     assert card["artifacts"]["onnx"]["sha256"] == sha256_file(trained_model_dir / "model.onnx")
     assert card["artifacts"]["onnx"]["parity"]["passed"] is True
     assert card["source"]["kind"] == "baac" and len(card["source"]["files"]) == 4
-    assert set(card["libraries"]) == {"python", "scikit-learn", "numpy", "onnx", "onnxruntime", "skl2onnx"}
+    assert set(card["libraries"]) == {
+        "python",
+        "scikit-learn",
+        "numpy",
+        "onnx",
+        "onnxruntime",
+        "skl2onnx",
+    }
     assert card["threshold"] == 0.5
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix", "baseline"):
         assert key in card["metrics"]
     assert tuple(f["name"] for f in card["features"]) == FEATURES
     for feature in card["features"]:
-        assert {"name", "kind", "dtype", "description", "source", "codes", "minimum", "maximum",
-                "seen_min", "seen_max"} <= set(feature)
+        assert {
+            "name",
+            "kind",
+            "dtype",
+            "description",
+            "source",
+            "codes",
+            "minimum",
+            "maximum",
+            "seen_min",
+            "seen_max",
+        } <= set(feature)
         assert feature["seen_min"] <= feature["seen_max"]
     assert set(card["reference"]) == set(FEATURES)
     for reference in card["reference"].values():
-        assert len(reference["edges"]) <= 9 and len(reference["ratios"]) == len(reference["edges"]) + 1
+        assert (
+            len(reference["edges"]) <= 9 and len(reference["ratios"]) == len(reference["edges"]) + 1
+        )
 
 
 def test_round_trip(tmp_path, card):
@@ -56,8 +94,14 @@ def test_corrupt_card(tmp_path, text):
 
 
 def test_verify_returns_the_path(card, trained_model_dir):
-    assert card_module.verify_artifact(trained_model_dir, card, "joblib") == trained_model_dir / "model.joblib"
-    assert card_module.verify_artifact(trained_model_dir, card, "onnx") == trained_model_dir / "model.onnx"
+    assert (
+        card_module.verify_artifact(trained_model_dir, card, "joblib")
+        == trained_model_dir / "model.joblib"
+    )
+    assert (
+        card_module.verify_artifact(trained_model_dir, card, "onnx")
+        == trained_model_dir / "model.onnx"
+    )
 
 
 def test_verify_rejects_another_hash(card, trained_model_dir):
@@ -66,18 +110,28 @@ def test_verify_rejects_another_hash(card, trained_model_dir):
         card_module.verify_artifact(trained_model_dir, card, "joblib")
 
 
+@pytest.mark.parametrize("features", [None, ["place"], [{"nom": "place"}]])
+def test_verify_rejects_malformed_feature_lists(card, trained_model_dir, features):
+    card["features"] = features
+    with pytest.raises(ModelIntegrityError, match="feature order"):
+        card_module.verify_artifact(trained_model_dir, card, "onnx")
+
+
 def test_verify_rejects_missing_feature(card, trained_model_dir):
     card["features"] = card["features"][:-1]
     with pytest.raises(ModelIntegrityError, match="feature order"):
         card_module.verify_artifact(trained_model_dir, card, "onnx")
 
 
-@pytest.mark.parametrize("library,version,backend,raises", [
-    ("scikit-learn", "1.0.0", "sklearn", True),
-    ("numpy", "1.26.4", "sklearn", True),
-    ("scikit-learn", "1.0.0", "onnx", False),
-    ("onnxruntime", "0.1.0", "onnx", False),
-])
+@pytest.mark.parametrize(
+    "library,version,backend,raises",
+    [
+        ("scikit-learn", "1.0.0", "sklearn", True),
+        ("numpy", "1.26.4", "sklearn", True),
+        ("scikit-learn", "1.0.0", "onnx", False),
+        ("onnxruntime", "0.1.0", "onnx", False),
+    ],
+)
 def test_check_versions(card, library, version, backend, raises):
     card["libraries"][library] = version
     if raises:

@@ -26,7 +26,8 @@ def test_environment_overrides_each_setting():
         "INFERENCE_BUCKETS": "0.001, 0.01,1", "MAX_REQUESTS": "0"})
     assert config.MODEL_PATH == "/m" and config.MODEL_BACKEND == "sklearn"
     assert (config.HOST, config.PORT, config.METRICS_PORT) == ("0.0.0.0", 8080, 9300)
-    assert (config.WEB_CONCURRENCY, config.MAX_BATCH_SIZE, config.MAX_CONTENT_LENGTH) == (4, 10, 4096)
+    assert (config.WEB_CONCURRENCY, config.MAX_BATCH_SIZE) == (4, 10)
+    assert config.MAX_CONTENT_LENGTH == 4096
     assert config.LOG_LEVEL == "debug" and config.PROMETHEUS_MULTIPROC_DIR == "/tmp/x"
     assert config.INFERENCE_BUCKETS == (0.001, 0.01, 1.0) and config.MAX_REQUESTS == 0
 

@@ -1,18 +1,31 @@
-"""Records drawn from the card's domain, drift, records files, and each request kind."""
+"""Records drawn like the training data, drift, records files, and each request kind."""
 import json
+import math
 import random
 from collections import Counter
 
 import pytest
 
-from load.payloads import RecordSampler, RequestFactory, card_features, read_records
+from load.payloads import RequestFactory
+from load.records import RecordSampler, card_features, model_card, read_records
 from tests.fixtures.stack import FAKE_CARD
 
 FEATURES = FAKE_CARD["features"]
 
 
-def sampler(drift=None, records=None, seed=0):
-    return RecordSampler(FEATURES, random.Random(seed), drift, records)
+def sampler(drift=None, records=None, seed=0, card=FAKE_CARD):
+    return RecordSampler(card, random.Random(seed), drift, records)
+
+
+def shares(values, edges):
+    """Served share of each reference bin (bin = number of edges strictly below the value)."""
+    counts = Counter(sum(value > edge for edge in edges) for value in values)
+    return [counts[i] / len(values) for i in range(len(edges) + 1)]
+
+
+def psi(p, q):
+    p, q = [max(x, 1e-4) for x in p], [max(x, 1e-4) for x in q]
+    return sum((a - b) * math.log(a / b) for a, b in zip(p, q))
 
 
 def test_records_stay_in_the_seen_domain():
@@ -25,10 +38,34 @@ def test_records_stay_in_the_seen_domain():
         assert 42.0 <= record["lat"] <= 51.0
 
 
+@pytest.mark.parametrize("feature", ["lum", "vma"])
+def test_undrifted_records_follow_the_reference_bins(feature):
+    """So plain load does not light the drift alert: PSI against the card stays near 0."""
+    s = sampler(seed=1)
+    reference = FAKE_CARD["reference"][feature]
+    served = shares([s.record()[feature] for _ in range(4000)], reference["edges"])
+    assert served == pytest.approx(reference["ratios"], abs=0.03)
+    assert psi(served, reference["ratios"]) < 0.01
+
+
+def test_drift_pushes_psi_over_the_alert_threshold():
+    reference = FAKE_CARD["reference"]["vma"]
+    s = sampler({"vma": 40}, seed=2)
+    served = shares([s.record()["vma"] for _ in range(2000)], reference["edges"])
+    assert psi(served, reference["ratios"]) > 0.25
+
+
+def test_without_reference_values_are_uniform_over_the_domain():
+    card = {"features": FEATURES}
+    s = sampler(card=card, seed=3)
+    values = [s.record()["vma"] for _ in range(3000)]
+    assert min(values) == 20 and max(values) == 90
+    assert abs(sum(v <= 55 for v in values) / 3000 - 0.5) < 0.05
+
+
 def test_numeric_drift_shifts_and_clamps_to_the_api_domain():
-    plain = [sampler(seed=3).record()["vma"] for _ in range(1)]
-    shifted = sampler({"vma": 30}, seed=3).record()["vma"]
-    assert shifted == min(130, plain[0] + 30)
+    plain = sampler(seed=3).record()["vma"]
+    assert sampler({"vma": 30}, seed=3).record()["vma"] == min(130, plain + 30)
     assert all(sampler({"vma": 500}, seed=i).record()["vma"] == 130 for i in range(20))
 
 
@@ -53,9 +90,9 @@ def test_records_file(tmp_path):
         read_records(str(path))
 
 
-def test_card_features_accepts_card_or_wrapped_card():
+def test_card_accepts_card_or_wrapped_card():
     assert card_features(FAKE_CARD) == FEATURES
-    assert card_features({"card": FAKE_CARD}) == FEATURES
+    assert model_card({"card": FAKE_CARD}) is FAKE_CARD
     with pytest.raises(ValueError, match="no 'features'"):
         card_features({"name": "x"})
 

@@ -1,5 +1,10 @@
 """Landing page, model card, health endpoints and the OpenAPI document."""
+import copy
+import re
+
 import pytest
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from model.features import FEATURES
 
@@ -65,7 +70,8 @@ def spec(app):
 def test_openapi_document_lists_every_endpoint(spec):
     assert spec["openapi"].startswith("3.")
     assert spec["info"]["title"] == "accident-api"
-    assert {path: set(ops) - {"parameters"} for path, ops in spec["paths"].items()} == EXPECTED_PATHS
+    paths = {path: set(ops) - {"parameters"} for path, ops in spec["paths"].items()}
+    assert paths == EXPECTED_PATHS
 
 
 def test_every_operation_has_a_summary_and_documents_its_errors(spec):
@@ -80,6 +86,49 @@ def test_every_operation_has_a_summary_and_documents_its_errors(spec):
                 assert {"400", "413", "415", "422", "503"} <= codes, (path, codes)
             if path.endswith("/infer"):
                 assert {"400", "404", "413", "503"} <= codes, (path, codes)
+                assert "422" not in codes, path  # V2 answers validation errors with 400
+
+
+# Errors each operation must document (404/405 are every operation's "default").
+DOCUMENTED_ERRORS = {
+    ("get", "/model"): {"422", "503"}, ("get", "/health/ready"): {"503"},
+    ("get", "/v2/models/{name}"): {"404", "503"},
+    ("get", "/v2/models/{name}/versions/{version}"): {"404", "503"},
+    ("get", "/v2/models/{name}/ready"): {"404"},
+    ("get", "/v2/models/{name}/versions/{version}/ready"): {"404"},
+}
+# V2 readiness: "not ready" is a status without a body, as the protocol asks
+EMPTY_BODIED = {("get", "/v2/health/ready", "400"), ("get", "/v2/models/{name}/ready", "400"),
+                ("get", "/v2/models/{name}/versions/{version}/ready", "400")}
+
+
+def test_every_error_response_has_its_schema_and_an_example(spec):
+    responses_components = spec["components"]["responses"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            codes = set(operation["responses"])
+            assert DOCUMENTED_ERRORS.get((method, path), set()) <= codes, (method, path, codes)
+            wanted = "V2Error" if path.startswith("/v2") else "Error"
+            for status, response in operation["responses"].items():
+                if status.startswith("2") or (method, path, status) in EMPTY_BODIED:
+                    continue
+                if "$ref" in response:  # flask-smorest's DEFAULT_ERROR (no example: generic)
+                    assert wanted == "Error" and status == "default", (method, path, status)
+                    response = responses_components[response["$ref"].rsplit("/", 1)[1]]
+                    assert response["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/Error"}
+                    continue
+                content = response["content"]["application/json"]
+                assert content["schema"] == {"$ref": f"#/components/schemas/{wanted}"}, \
+                    (method, path, status)
+                example = content["example"]
+                if wanted == "V2Error":
+                    assert list(example) == ["error"], (method, path, status)
+                else:
+                    assert example["code"] == int(status) and example["message"], \
+                        (method, path, status)
 
 
 def test_request_bodies_have_examples(spec):
@@ -102,31 +151,40 @@ def test_record_schema_is_strict_and_every_own_property_has_an_example(spec):
             assert "example" in definition or "items" in definition, (name, prop)
 
 
-def test_openapi_document_validates_structurally(spec):
-    """No validator package is pinned: check what a validator would (refs resolve, ops unique)."""
-    schemas = spec["components"]["schemas"]
-    seen = set()
-    def refs(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "$ref":
-                    yield value
-                else:
-                    yield from refs(value)
-        elif isinstance(node, list):
-            for item in node:
-                yield from refs(item)
-    for ref in refs(spec):
-        kind, name = ref.split("/")[-2:]
-        assert ref.startswith("#/components/") and name in spec["components"][kind], ref
-    for operations in spec["paths"].values():
-        for method, operation in operations.items():
-            if method != "parameters":
-                assert operation["operationId"] not in seen if "operationId" in operation else True
-                seen.add(operation.get("operationId"))
-    assert schemas
+def test_openapi_document_is_valid_openapi_3(spec):
+    validate(spec)  # openapi-spec-validator: raises on any violation of the OpenAPI 3.0 schema
+
+
+def test_openapi_validator_rejects_an_invalid_document(spec):
+    """The check above can fail: a response without its required description is refused."""
+    broken = copy.deepcopy(spec)
+    del broken["paths"]["/predict"]["post"]["responses"]["200"]["description"]
+    with pytest.raises(OpenAPIValidationError):
+        validate(broken)
+
+
+def test_every_served_route_is_documented(app, spec):
+    """Each Flask rule of the API (not the docs' own pages) is a path of the document."""
+    documented = {re.sub(r"{(\w+)}", r"<string:\1>", path) for path in spec["paths"]}
+    served = {rule.rule for rule in app.url_map.iter_rules()
+              if not rule.rule.startswith(("/docs", "/openapi.json", "/static"))}
+    assert served == documented
+    # /predict/ is the same rule (strict_slashes=False), documented on POST /predict
+    assert app.test_client().post("/predict/", json={}).status_code == 422
+    assert "`/predict/`" in spec["paths"]["/predict"]["post"]["description"]
 
 
 def test_swagger_ui_is_served(client):
     response = client.get("/docs")
     assert response.status_code == 200 and "swagger" in response.get_data(as_text=True).lower()
+
+
+def test_swagger_ui_assets_are_served_locally(client):
+    """/docs works offline: every script and stylesheet it references is served by the app."""
+    page = client.get("/docs").get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page)
+    assert len(assets) == 3 and all(asset.startswith("/docs/assets/") for asset in assets)
+    for asset in assets:
+        response = client.get(asset)
+        assert response.status_code == 200 and len(response.data) > 10_000, asset
+    assert client.get("/docs/assets/../../setup.cfg").status_code == 404

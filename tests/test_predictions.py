@@ -99,6 +99,35 @@ def test_malformed_json_is_400(client, path):
                                    "errors": {"json": ["Invalid JSON body."]}}
 
 
+# json.loads raises RecursionError / ValueError (not JSONDecodeError) on these: still a 400
+HOSTILE_JSON = {
+    "nested_lists": "[" * 100_000 + "]" * 100_000,
+    "nested_objects": '{"a":' * 50_000 + "1" + "}" * 50_000,
+    "integer_over_4300_digits": '{"lat": ' + "1" * 5000 + "}",
+}
+
+
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
+@pytest.mark.parametrize("body", HOSTILE_JSON.values(), ids=HOSTILE_JSON.keys())
+def test_json_that_json_loads_cannot_decode_is_400(client, path, body):
+    response = client.post(path, data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json() == {"code": 400, "status": "Bad Request",
+                                   "message": "Invalid JSON body.",
+                                   "errors": {"json": ["Invalid JSON body."]}}
+
+
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
+def test_integer_too_large_for_a_float_feature_is_422_naming_it(client, path):
+    record = json.dumps(SEED_RECORD).replace('"lat": 48.6', '"lat": 1' + "0" * 400)
+    body = record if path == "/predict" else f'{{"records": [{record}]}}'
+    response = client.post(path, data=body, content_type="application/json")
+    assert response.status_code == 422
+    errors = {"lat": ["Number too large: it does not fit in a float."]}
+    assert response.get_json()["errors"] == {
+        "json": errors if path == "/predict" else {"records": {"0": errors}}}
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
 def test_wrong_content_type_is_415(client, content_type):
     response = client.post("/predict", data=json.dumps(SEED_RECORD), content_type=content_type)

@@ -1,4 +1,5 @@
 """model.reference: one binning for training ratios and served-value counting."""
+
 import numpy as np
 import pytest
 
@@ -25,13 +26,19 @@ def test_continuous_column_gets_at_most_ten_bins_of_about_ten_percent():
     assert all(r == pytest.approx(0.1, abs=0.01) for r in reference["ratios"])
 
 
-@pytest.mark.parametrize("column", [[1, 2, 2, 2, 2, 2, 2, 2, 2, 2], [0] * 70 + [1] * 30, [5] * 10,
-                                    list(range(3)) * 50 + [99]])
+@pytest.mark.parametrize(
+    "column",
+    [[1, 2, 2, 2, 2, 2, 2, 2, 2, 2], [0] * 70 + [1] * 30, [5] * 10, list(range(3)) * 50 + [99]],
+)
 def test_discrete_columns_have_no_empty_bin(column):
     reference = build_reference(column)
-    assert all(r > 0 for r in reference["ratios"])  # a zero reference share would make the PSI infinite
+    assert all(
+        r > 0 for r in reference["ratios"]
+    )  # a zero reference share would make the PSI infinite
     assert len(reference["ratios"]) == len(reference["edges"]) + 1 <= MAX_BINS
-    counts = np.bincount(assign_bins(reference["edges"], column), minlength=len(reference["ratios"]))
+    counts = np.bincount(
+        assign_bins(reference["edges"], column), minlength=len(reference["ratios"])
+    )
     np.testing.assert_allclose(counts / len(column), reference["ratios"])
 
 

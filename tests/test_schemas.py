@@ -57,14 +57,27 @@ def test_non_finite_numbers_are_refused(value):
     assert reason_for(messages[FLOAT_FEATURE.name][0]) in ("not_finite", "type")
 
 
-@pytest.mark.parametrize("spec", [s for s in FEATURE_SPECS if s.codes is None], ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", FEATURE_SPECS, ids=lambda s: s.name)
+@pytest.mark.parametrize("sign", [1, -1], ids=["positive", "negative"])
+def test_integers_too_large_for_a_float_are_range_errors(spec, sign):
+    # float(10**400) raises OverflowError: it must become this field's validation error
+    messages = errors_of({**SEED_RECORD, spec.name: sign * 10 ** 400})
+    assert list(messages) == [spec.name]
+    assert reason_for(messages[spec.name][0]) in ("range", "code")
+
+
+NUMERIC = [s for s in FEATURE_SPECS if s.codes is None]
+CATEGORICAL = [s for s in FEATURE_SPECS if s.codes is not None]
+
+
+@pytest.mark.parametrize("spec", NUMERIC, ids=lambda s: s.name)
 def test_out_of_range_numbers_are_refused(spec):
     messages = errors_of({**SEED_RECORD, spec.name: spec.maximum + 1})
     assert messages[spec.name] == [f"Must be between {spec.minimum} and {spec.maximum}."]
     assert reason_for(messages[spec.name][0]) == "range"
 
 
-@pytest.mark.parametrize("spec", [s for s in FEATURE_SPECS if s.codes is not None], ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", CATEGORICAL, ids=lambda s: s.name)
 def test_unknown_codes_are_refused(spec):
     messages = errors_of({**SEED_RECORD, spec.name: max(spec.codes) + 1000})
     assert reason_for(messages[spec.name][0]) == "code"
@@ -79,6 +92,8 @@ def test_unknown_fields_are_refused():
     ("Not a valid list.", "type"), ("Invalid input type.", "type"),
     ("Must be between 1 and 2.", "range"), ("Must be one of the codes 1.", "code"),
     ("Field may not be null.", "null"), ("something else", "invalid"),
+    ("Number too large: it does not fit in a float.", "range"),
+    ("Must be greater than or equal to 0.", "range"),
 ])
 def test_reason_slugs(message, reason):
     assert reason_for(message) == reason

@@ -1,4 +1,5 @@
 """model.serving: verified loading, each loading error, both backends and their parity."""
+
 import json
 import shutil
 
@@ -6,7 +7,12 @@ import numpy as np
 import pytest
 
 from model import baac, card as card_module, features
-from model.errors import ModelCorruptError, ModelIntegrityError, ModelNotFoundError, ModelVersionMismatchError
+from model.errors import (
+    ModelCorruptError,
+    ModelIntegrityError,
+    ModelNotFoundError,
+    ModelVersionMismatchError,
+)
 from model.features import FEATURES
 from model.serving import Prediction, load_model
 
@@ -48,11 +54,30 @@ def test_onnx_and_sklearn_agree(trained_model_dir, rows):
     assert np.max(np.abs(onnx_result.probabilities - sklearn_result.probabilities)) < 1e-6
 
 
+@pytest.mark.parametrize("feature", ["lat", "long"])
+def test_parity_holds_next_to_every_split_threshold(trained_model_dir, rows, feature):
+    """Values a hair below each threshold: scikit-learn rounds X to float32 before comparing, so
+    a double-input ONNX graph would branch differently here without the float32 rounding."""
+    forest = load_model(trained_model_dir, "sklearn")._engine.forest
+    index = FEATURES.index(feature)
+    thresholds = np.concatenate(
+        [tree.tree_.threshold[tree.tree_.feature == index] for tree in forest.estimators_]
+    )
+    assert len(thresholds) > 10
+    probe = np.repeat(rows[:1], len(thresholds), axis=0)
+    probe[:, index] = np.nextafter(thresholds, -np.inf)
+    onnx_p = load_model(trained_model_dir, "onnx").predict_proba(probe)
+    sklearn_p = forest.predict_proba(probe)[:, 1]
+    assert np.max(np.abs(onnx_p - sklearn_p)) < 1e-6
+
+
 def test_one_model_call_per_batch(trained_model_dir, rows):
     predictor = load_model(trained_model_dir, "onnx")
     calls = []
     real_run = predictor._engine.session.run
-    predictor._engine.session = type("Spy", (), {"run": lambda self, *a: calls.append(1) or real_run(*a)})()
+    predictor._engine.session = type(
+        "Spy", (), {"run": lambda self, *a: calls.append(1) or real_run(*a)}
+    )()
     predictor.predict(rows)
     assert calls == [1]
 
@@ -117,22 +142,17 @@ def test_feature_order_mismatch(model_copy):
         load_model(model_copy)
 
 
-def test_corrupt_pickle_with_matching_hash(model_copy):
-    (model_copy / "model.joblib").write_bytes(b"not a pickle")
+@pytest.mark.parametrize(
+    "backend,kind,name,message",
+    [("sklearn", "joblib", "model.joblib", "unpickle"), ("onnx", "onnx", "model.onnx", "ONNX")],
+)
+def test_corrupt_file_with_matching_hash(model_copy, backend, kind, name, message):
+    (model_copy / name).write_bytes(b"garbage")
     card = card_module.read_card(model_copy)
-    card["artifacts"]["joblib"]["sha256"] = card_module.sha256_file(model_copy / "model.joblib")
+    card["artifacts"][kind]["sha256"] = card_module.sha256_file(model_copy / name)
     card_module.write_card(model_copy, card)
-    with pytest.raises(ModelCorruptError, match="unpickle"):
-        load_model(model_copy, "sklearn")
-
-
-def test_corrupt_onnx_with_matching_hash(model_copy):
-    (model_copy / "model.onnx").write_bytes(b"not onnx")
-    card = card_module.read_card(model_copy)
-    card["artifacts"]["onnx"]["sha256"] = card_module.sha256_file(model_copy / "model.onnx")
-    card_module.write_card(model_copy, card)
-    with pytest.raises(ModelCorruptError, match="ONNX"):
-        load_model(model_copy, "onnx")
+    with pytest.raises(ModelCorruptError, match=message):
+        load_model(model_copy, backend)
 
 
 def test_sklearn_version_mismatch(model_copy):
@@ -141,4 +161,6 @@ def test_sklearn_version_mismatch(model_copy):
     card_module.write_card(model_copy, card)
     with pytest.raises(ModelVersionMismatchError, match="scikit-learn 0.24.2"):
         load_model(model_copy, "sklearn")
-    assert load_model(model_copy, "onnx").backend == "onnx"  # ONNX does not depend on the pickle format
+    assert (
+        load_model(model_copy, "onnx").backend == "onnx"
+    )  # ONNX does not depend on the pickle format

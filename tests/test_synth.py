@@ -1,4 +1,5 @@
-"""model.synth: byte format of the published BAAC 2021 files, consistent keys, a learnable severity."""
+"""model.synth: the published BAAC 2021 byte format, consistent keys, a learnable severity."""
+
 import re
 
 import pytest
@@ -33,7 +34,9 @@ def test_headers_match_the_real_files_byte_for_byte(synthetic_raw_dir, baac_samp
     real = lines(baac_sample_dir / baac.raw_filename(table, 2021))
     ours = lines(synthetic_raw_dir / baac.raw_filename(table, 2021))
     assert ours[0] == real[0]
-    assert all(QUOTED_LINE.match(line) for line in real[:-1])  # the same quoting rule holds for both
+    assert all(
+        QUOTED_LINE.match(line) for line in real[:-1]
+    )  # the same quoting rule holds for both
     assert real[-1] == ours[-1] == ""
 
 
@@ -73,7 +76,9 @@ def test_keys_are_consistent(tables):
     users = tables["usagers"]
     assert set(zip(users["Num_Acc"], users["id_vehicule"], users["num_veh"])) <= vehicle_keys
     assert set(users["Num_Acc"]) == accidents
-    assert users.groupby("Num_Acc").size().max() > 2 and vehicles.groupby("Num_Acc").size().max() > 2
+    assert (
+        users.groupby("Num_Acc").size().max() > 2 and vehicles.groupby("Num_Acc").size().max() > 2
+    )
     assert vehicles.groupby("Num_Acc")["num_veh"].apply(lambda s: s.is_unique).all()
 
 
@@ -89,7 +94,9 @@ def test_features_are_in_domain_and_severity_follows_risk_factors(tables):
     frame, target, report = build_features(tables)
     out = {k: v for k, v in report["out_of_domain"].items() if v}
     assert set(out) <= {"vma"}  # only the deliberate " -1" speed limits
-    assert 0.25 < target.mean() < 0.5  # real 2021 sample: 0.36 of accidents have a killed/hospitalised user
+    assert (
+        0.25 < target.mean() < 0.5
+    )  # real 2021 sample: 0.36 of accidents have a killed/hospitalised user
     pedestrian = frame["catu"] == 3
     assert target[pedestrian].mean() > target[~pedestrian].mean() + 0.1
     rural = frame["agg_"] == 1

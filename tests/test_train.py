@@ -1,4 +1,5 @@
 """model.train and model.cli: split, no-leak imputation, metrics vs baseline, ONNX parity, CLI."""
+
 import argparse
 import json
 
@@ -55,12 +56,15 @@ def test_imputation_never_sees_the_test_split(synthetic_raw_dir, tmp_path, monke
 
 def test_parity_failure_fails_training_loudly(synthetic_raw_dir, tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
-    impostor = RandomForestClassifier(n_estimators=3, random_state=0).fit(rng.normal(size=(200, 28)),
-                                                                          rng.integers(0, 2, 200))
+    impostor = RandomForestClassifier(n_estimators=3, random_state=0).fit(
+        rng.normal(size=(200, 28)), rng.integers(0, 2, 200)
+    )
     real_export = train.export_onnx
     monkeypatch.setattr(train, "export_onnx", lambda forest: real_export(impostor))
     with pytest.raises(train.ParityError, match="disagrees"):
-        train.train(baac.read_raw(synthetic_raw_dir), tmp_path, {"kind": "synthetic"}, TINY, log=quiet)
+        train.train(
+            baac.read_raw(synthetic_raw_dir), tmp_path, {"kind": "synthetic"}, TINY, log=quiet
+        )
     assert not (tmp_path / "model_card.json").exists()
 
 
@@ -72,21 +76,33 @@ def test_parity_is_recorded(trained_model_dir):
 
 def test_saved_forest_is_single_threaded(trained_model_dir):
     import joblib
+
     assert joblib.load(trained_model_dir / "model.joblib").n_jobs == 1
 
 
 def test_progress_is_reported(synthetic_raw_dir, tmp_path):
     messages = []
-    train.train(baac.read_raw(synthetic_raw_dir), tmp_path, {"kind": "synthetic"}, TINY, log=messages.append)
+    train.train(
+        baac.read_raw(synthetic_raw_dir), tmp_path, {"kind": "synthetic"}, TINY, log=messages.append
+    )
     text = "\n".join(messages)
-    for step in ("building features", "usable accidents", "fitting RandomForest", "ROC-AUC", "ONNX", "wrote"):
+    for step in (
+        "building features",
+        "usable accidents",
+        "fitting RandomForest",
+        "ROC-AUC",
+        "ONNX",
+        "wrote",
+    ):
         assert step in text
 
 
 def test_train_on_the_real_sample(baac_sample_dir, tmp_path):
     card = train.train_from_raw(baac_sample_dir, tmp_path, hyperparameters=TINY, log=quiet)
     assert card["source"]["kind"] == "baac" and card["source"]["year"] == 2021
-    assert card["source"]["files"]["usagers-2021.csv"] == sha256_file(baac_sample_dir / "usagers-2021.csv")
+    assert card["source"]["files"]["usagers-2021.csv"] == sha256_file(
+        baac_sample_dir / "usagers-2021.csv"
+    )
     assert card["rows"]["accidents_in"] == 1120
     assert card["metrics"]["roc_auc"] > 0.6
     for backend in ("onnx", "sklearn"):
@@ -101,8 +117,15 @@ def parse(argv):
     return parser.parse_args(argv)
 
 
-@pytest.mark.parametrize("argv", [["data", "--help"], ["data", "download", "--help"], ["data", "synth", "--help"],
-                                  ["train", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["data", "--help"],
+        ["data", "download", "--help"],
+        ["data", "synth", "--help"],
+        ["train", "--help"],
+    ],
+)
 def test_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         parse(argv)
@@ -111,21 +134,41 @@ def test_help(argv, capsys):
 
 
 def test_cli_synth_then_train(tmp_path, capsys):
-    args = parse(["data", "synth", "--accidents", "500", "--seed", "3", "--dest", str(tmp_path / "raw")])
+    args = parse(
+        ["data", "synth", "--accidents", "500", "--seed", "3", "--dest", str(tmp_path / "raw")]
+    )
     assert args.handler(args) == 0
-    args = parse(["train", "--raw-dir", str(tmp_path / "raw"), "--out", str(tmp_path / "m"),
-                  "--n-estimators", "5", "--max-depth", "none", "--min-samples-leaf", "3"])
+    args = parse(
+        [
+            "train",
+            "--raw-dir",
+            str(tmp_path / "raw"),
+            "--out",
+            str(tmp_path / "m"),
+            "--n-estimators",
+            "5",
+            "--max-depth",
+            "none",
+            "--min-samples-leaf",
+            "3",
+        ]
+    )
     assert args.handler(args) == 0
     out = capsys.readouterr().out
     assert "roc_auc" in out and "majority baseline" in out
     card = json.loads((tmp_path / "m" / "model_card.json").read_text())
-    assert card["hyperparameters"]["max_depth"] is None and card["hyperparameters"]["n_estimators"] == 5
+    assert (
+        card["hyperparameters"]["max_depth"] is None
+        and card["hyperparameters"]["n_estimators"] == 5
+    )
 
 
 def test_cli_train_synthetic(tmp_path):
-    args = parse(["train", "--synthetic", "--accidents", "800", "--n-estimators", "5", "--out", str(tmp_path)])
+    argv = ["train", "--synthetic", "--accidents", "800", "--n-estimators", "5", "--out", str(tmp_path)]
+    args = parse(argv)
     assert args.handler(args) == 0
-    assert read_card(tmp_path)["source"] == {**read_card(tmp_path)["source"], "kind": "synthetic", "accidents": 800}
+    source = read_card(tmp_path)["source"]
+    assert (source["kind"], source["accidents"], len(source["files"])) == ("synthetic", 800, 4)
 
 
 def test_cli_train_missing_raw_dir(tmp_path, capsys):
@@ -137,4 +180,5 @@ def test_cli_train_missing_raw_dir(tmp_path, capsys):
 def test_cli_defaults_are_the_chosen_hyperparameters():
     args = parse(["train"])
     assert (args.n_estimators, args.max_depth, args.min_samples_leaf) == tuple(
-        train.DEFAULT_HYPERPARAMETERS[k] for k in ("n_estimators", "max_depth", "min_samples_leaf"))
+        train.DEFAULT_HYPERPARAMETERS[k] for k in ("n_estimators", "max_depth", "min_samples_leaf")
+    )

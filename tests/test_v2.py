@@ -54,7 +54,8 @@ def test_infer_one_tensor_per_feature_and_requested_outputs(client):
     assert response.status_code == 200
     outputs = response.get_json()["outputs"]
     assert [o["name"] for o in outputs] == ["probability"]
-    assert outputs[0]["data"] == [client.post("/predict", json=SEED_RECORD).get_json()["probability"]]
+    single = client.post("/predict", json=SEED_RECORD).get_json()
+    assert outputs[0]["data"] == [single["probability"]]
 
 
 def test_infer_accepts_json_without_content_type(client):
@@ -64,22 +65,37 @@ def test_infer_accepts_json_without_content_type(client):
 
 
 @pytest.mark.parametrize("body, status, fragment", [
-    ({"inputs": [matrix([ROW[:27] + [1000]])]}, 400, "feature 'nb_vehicules' row 0"),
+    ({"inputs": [matrix([ROW[:27] + [1000]])]}, 400,
+     "feature 'nb_vehicules' row 0: 1000 is not between 1 and 100"),
+    ({"inputs": [matrix([ROW[:23] + [99.5] + ROW[24:]])]}, 400,
+     "feature 'lat' row 0: 99.5 is not between -90.0 and 90.0"),
     ({"inputs": [{**matrix([ROW]), "shape": [1, 27]}]}, 400, "shape must be [N, 28]"),
     ({"inputs": [{**matrix([ROW]), "shape": [2, 28]}]}, 400, "needs 56 values"),
-    ({"inputs": [{**matrix([ROW]), "data": ["a"] * 28}]}, 400, "must be numbers"),
+    ({"inputs": [{**matrix([ROW]), "data": ["a"] * 28}]}, 400,
+     "data must be numbers; it holds booleans, strings, nulls or integers too large for FP64"),
+    ({"inputs": [{**matrix([ROW]), "data": [True] * 28}]}, 400, "it holds booleans, strings"),
+    ({"inputs": [{**matrix([ROW]), "data": [None] + ROW[1:]}]}, 400, "it holds booleans"),
+    ({"inputs": [{**matrix([ROW]), "data": [10 ** 30] + ROW[1:]}]}, 400, "too large for FP64"),
+    ({"inputs": [matrix([ROW])], "outputs": [{"name": "predict"}, {"name": "predict"}]}, 400,
+     "each output may be requested once"),
+    ({"inputs": [{"name": name, "shape": [1], "datatype": "FP64", "data": [value]}
+                 for name, value in zip(FEATURES, ROW)]
+      + [{"name": "catu", "shape": [1], "datatype": "FP64", "data": [1]}]}, 400,
+     "exactly one tensor per feature; duplicated ['catu']"),
     ({"inputs": [{**matrix([ROW]), "datatype": "BYTES"}]}, 400, "datatype"),
     ({"inputs": [matrix([[1.5] + ROW[1:]], "INT64")]}, 400, "needs integers"),
     ({"inputs": []}, 400, "at least one"),
     ({"outputs": []}, 400, "inputs"),
     ({"inputs": [matrix([ROW])], "outputs": [{"name": "nope"}]}, 400, "outputs"),
-    ({"inputs": [{"name": "catu", "shape": [1], "datatype": "FP64", "data": [1]}]}, 400, "missing"),
+    ({"inputs": [{"name": "catu", "shape": [1], "datatype": "FP64", "data": [1]}]}, 400,
+     "missing"),
 ])
 def test_infer_errors_use_the_protocol_error_object(client, body, status, fragment):
     response = client.post(INFER, json=body)
     assert response.status_code == status
     payload = response.get_json()
     assert list(payload) == ["error"] and fragment in payload["error"], payload
+    assert "np." not in payload["error"] and "'O'" not in payload["error"], payload
 
 
 def test_unknown_model_and_version_are_404_errors(client):
@@ -92,9 +108,20 @@ def test_unknown_model_and_version_are_404_errors(client):
 
 def test_v2_malformed_json_unknown_path_and_method(client):
     response = client.post(INFER, data="{", content_type="application/json")
-    assert response.status_code == 400 and response.get_json() == {"error": "body: Invalid JSON body."}
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "body: Invalid JSON body."}
     assert list(client.get("/v2/nothing").get_json()) == ["error"]
     assert client.get(INFER).status_code == 405 and list(client.get(INFER).get_json()) == ["error"]
+
+
+@pytest.mark.parametrize("body", ["[" * 100_000 + "]" * 100_000,
+                                  '{"a":' * 50_000 + "1" + "}" * 50_000,
+                                  '{"inputs": ' + "9" * 5000 + "}"],
+                         ids=["nested_lists", "nested_objects", "integer_over_4300_digits"])
+def test_v2_json_that_json_loads_cannot_decode_is_400(client, body):
+    response = client.post(INFER, data=body)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "body: Invalid JSON body."}
 
 
 def test_binary_tensor_extension_is_refused_clearly(client):
@@ -113,8 +140,9 @@ def test_not_ready_server(make_app, tmp_path):
     client = make_app(MODEL_PATH=str(tmp_path / "none")).test_client()
     assert client.get("/v2/health/live").status_code == 200
     assert client.get("/v2/health/ready").status_code == 400
-    response = client.get(f"/v2/models/{NAME}/ready")
-    assert response.status_code == 503 and "Model not loaded" in response.get_json()["error"]
+    for path in (f"/v2/models/{NAME}/ready", f"/v2/models/{NAME}/versions/1/ready"):
+        response = client.get(path)
+        assert response.status_code == 400 and response.get_data() == b"", path
 
 
 @pytest.mark.integration

@@ -1,0 +1,104 @@
+"""Zero-downtime model update: validate a new artifact in the gunicorn master, then swap it in.
+
+The operator writes the new model to its own directory, repoints MODEL_PATH (a symlink) at it
+and sends SIGHUP to the master (README, "Reliability and security"). gunicorn's `on_reload`
+hook runs `reload_model` in the master *before* it forks the replacement workers: a valid
+artifact becomes the app's model, so every new worker serves it, while the old workers finish
+their requests and exit (graceful worker replacement). An invalid artifact is refused with one
+ERROR line and the old model keeps serving - the new workers are forked from the old model.
+"""
+import math
+
+import numpy as np
+
+from accident_api import MODEL_EXTENSION
+from model.errors import ModelError, ModelVersionMismatchError
+from model.features import FEATURE_SPECS
+from model.serving import load_model
+
+PARITY_TOLERANCE = 1e-6
+
+
+class ArtifactRejected(ModelError):
+    """The artifact loaded but failed a serving check (parity, smoke prediction)."""
+
+
+def smoke_rows() -> np.ndarray:
+    """Three valid rows: every feature at its documented example, lowest and highest value."""
+    low = [s.codes[0] if s.codes else s.minimum for s in FEATURE_SPECS]
+    high = [s.codes[-1] if s.codes else s.maximum for s in FEATURE_SPECS]
+    return np.array([[s.example for s in FEATURE_SPECS], low, high], dtype="float64")
+
+
+def _check_smoke(predictor, rows) -> np.ndarray:
+    prediction = predictor.predict(rows)
+    probabilities = prediction.probabilities
+    if probabilities.shape != (len(rows),) or not all(
+            math.isfinite(p) and 0.0 <= p <= 1.0 for p in probabilities):
+        raise ArtifactRejected(f"smoke prediction gave {probabilities!r}, not {len(rows)} "
+                               "probabilities in [0, 1]")
+    if set(prediction.classes.tolist()) - {0, 1}:
+        raise ArtifactRejected(f"smoke prediction gave classes {prediction.classes!r}")
+    return probabilities
+
+
+def _check_parity(path, predictor, probabilities, rows) -> None:
+    """The card's recorded ONNX/sklearn parity passed, and both backends agree right now."""
+    parity = ((predictor.card.get("artifacts") or {}).get("onnx") or {}).get("parity") or {}
+    if parity.get("passed") is not True:
+        raise ArtifactRejected(f"the card does not record a passed ONNX parity check ({parity})")
+    other = "sklearn" if predictor.backend == "onnx" else "onnx"
+    try:
+        twin = load_model(path, backend=other)
+    except ModelVersionMismatchError:
+        return  # the pickle cannot be read by this scikit-learn: the card's parity stands
+    diff = float(np.max(np.abs(twin.predict_proba(rows) - probabilities)))
+    if diff > PARITY_TOLERANCE:
+        raise ArtifactRejected(f"onnx and sklearn disagree by {diff:.2e} on the smoke rows")
+
+
+def validate_artifact(path, backend: str):
+    """Load the artifact at `path` (card + sha256 checked before any unpickling) and check it.
+
+    Returns
+    -------
+    model.serving.Predictor
+
+    Raises
+    ------
+    ModelError
+        Missing, corrupt, tampered (hash), wrong library versions, parity or smoke failure.
+    """
+    predictor = load_model(path, backend=backend)
+    rows = smoke_rows()
+    probabilities = _check_smoke(predictor, rows)
+    _check_parity(path, predictor, probabilities, rows)
+    return predictor
+
+
+def reload_model(app, path, backend: str, log) -> bool:
+    """Swap `app`'s model for the validated artifact at `path`; False (old one kept) if refused."""
+    from accident_api.inference import ModelService
+    from monitoring import metrics
+
+    current = app.extensions[MODEL_EXTENSION]
+    old = current.predictor
+    try:
+        predictor = validate_artifact(path, backend)
+    except ModelError as exc:
+        still = f"still serving {old.version}" if old is not None else "no model is served"
+        log.error("model update refused: %s (%s)", exc, still)
+        return False
+    if old is not None and predictor.version == old.version:
+        log.info("model update: %s is already served; nothing to swap", old.version)
+        return False
+    app.extensions[MODEL_EXTENSION] = ModelService(predictor)  # exports the new model_info
+    if old is not None:
+        # an info gauge is 1 for the served model only; the sidecar drops series at 0
+        metrics.MODEL_INFO.labels(
+            name=old.name, version=old.version, trained_at=str(old.card.get("trained_at", "")),
+            source=str((old.card.get("source") or {}).get("kind", "")),
+            backend=old.backend).set(0)
+    log.info("model updated: %s -> %s (new workers serve it; old ones finish their requests)",
+             old.version if old is not None else "none", predictor.version)
+    return True

@@ -1,0 +1,144 @@
+"""Security at the HTTP boundary: optional API keys on prediction endpoints, response headers.
+
+API keys are off unless API_KEYS or API_KEYS_FILE provides at least one (the local demo needs
+none; the production profile sets them). A prediction request must then carry one in
+`Authorization: Bearer <key>` or `X-API-Key: <key>`; keys are compared with
+`hmac.compare_digest` against every configured key (no early exit on the first match) and are
+never logged or echoed. Other endpoints (docs, card, health) stay open: they hold no secret.
+"""
+import base64
+import hashlib
+import hmac
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request
+from werkzeug.exceptions import Unauthorized
+
+from accident_api.config import ConfigError
+from accident_api.instrumentation import PREDICTION_ENDPOINTS
+
+KEYS_EXTENSION = "accident_api.api_keys"
+REALM = 'Bearer realm="accident-api"'
+_INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
+
+
+class ApiKeyError(ConfigError):
+    """The configured key file cannot be used."""
+
+
+def load_keys(keys=(), keys_file=None) -> tuple:
+    """Keys from the API_KEYS list and the API_KEYS_FILE file (one per line, # comments)."""
+    found = [k.strip() for k in keys if k and k.strip()]
+    if keys_file:
+        try:
+            lines = Path(keys_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ApiKeyError(
+                f"API_KEYS_FILE {keys_file} cannot be read ({exc.strerror})") from None
+        found += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    short = [k for k in found if len(k) < 16]
+    if short:
+        raise ApiKeyError(f"{len(short)} API key(s) shorter than 16 characters: use long random "
+                          "keys (e.g. `openssl rand -hex 32`)")
+    return tuple(k.encode() for k in found)
+
+
+def presented_key() -> bytes | None:
+    """The key a request carries, from Authorization: Bearer or X-API-Key."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip().encode()
+    key = request.headers.get("X-API-Key")
+    return key.strip().encode() if key else None
+
+
+def key_is_valid(presented: bytes | None, keys: tuple) -> bool:
+    """Constant-time comparison against every key (the loop never stops early)."""
+    if presented is None:
+        return False
+    valid = False
+    for key in keys:
+        valid |= hmac.compare_digest(presented, key)
+    return valid
+
+
+def require_api_key():
+    """before_request: a prediction without a valid key is 401 (JSON, WWW-Authenticate)."""
+    keys = current_app.extensions[KEYS_EXTENSION]
+    if not keys or request.endpoint not in PREDICTION_ENDPOINTS:
+        return None
+    if key_is_valid(presented_key(), keys):
+        return None
+    error = Unauthorized(description="A valid API key is required: send `Authorization: "
+                                     "Bearer <key>` or `X-API-Key: <key>`.")
+    error.data = {"headers": {"WWW-Authenticate": REALM}}
+    raise error
+
+
+def content_security_policy(body: bytes, asset_origin: str = "") -> str:
+    """CSP for an HTML page: its own inline scripts by hash; Swagger UI's files from 'self'
+    (or from `asset_origin` when OPENAPI_SWAGGER_UI_URL points at a CDN)."""
+    hashes = ["'sha256-" + base64.b64encode(hashlib.sha256(s).digest()).decode() + "'"
+              for s in _INLINE_SCRIPT.findall(body)]
+    own = " ".join(filter(None, ["'self'", asset_origin]))
+    directives = [
+        "default-src 'none'",
+        " ".join(["script-src", own, *hashes]),
+        # Swagger UI's React code sets style attributes; styles cannot run code
+        f"style-src {own} 'unsafe-inline'",
+        f"img-src {own} data:", f"font-src {own} data:",
+        "connect-src 'self'",  # /openapi.json and "Try it out"
+        "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+    ]
+    return "; ".join(directives)
+
+
+def security_headers(response):
+    """after_request: headers on every response, a CSP on HTML pages (landing, Swagger UI)."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype == "text/html" and not response.direct_passthrough:
+        ui = urlsplit(current_app.config.get("OPENAPI_SWAGGER_UI_URL") or "")
+        origin = f"{ui.scheme}://{ui.netloc}" if ui.netloc else ""
+        response.headers["Content-Security-Policy"] = content_security_policy(
+            response.get_data(), origin)
+    return response
+
+
+def _openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def document_api(api, app: Flask) -> None:
+    """With keys configured, the OpenAPI spec says so: security schemes (Swagger UI's
+    Authorize button), `security` and a 401 response on each prediction operation."""
+    if not app.extensions[KEYS_EXTENSION]:
+        return
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme("apiKeyHeader",
+                                        {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    paths = api.spec._paths  # apispec keeps the registered operations here
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint not in PREDICTION_ENDPOINTS:
+            continue
+        schema = "V2Error" if rule.rule.startswith("/v2/") else "Error"
+        item = paths.get(_openapi_path(rule.rule), {})
+        for method in rule.methods & {"POST"}:
+            operation = item[method.lower()]
+            operation["security"] = [{"bearerAuth": []}, {"apiKeyHeader": []}]
+            operation["responses"]["401"] = {
+                "description": "Missing or invalid API key (`WWW-Authenticate: Bearer`).",
+                "content": {"application/json": {"schema": {
+                    "$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def init_app(app: Flask) -> None:
+    """Keys from the config, the hooks, and debug mode forced off (FLASK_DEBUG is ignored)."""
+    app.debug = False
+    app.extensions[KEYS_EXTENSION] = load_keys(app.config.get("API_KEYS") or (),
+                                               app.config.get("API_KEYS_FILE"))
+    app.before_request(require_api_key)
+    app.after_request(security_headers)

@@ -1,0 +1,213 @@
+"""docker-compose.yml, Dockerfile and .env.example: valid, consistent with the Prometheus
+and Grafana configuration in the repository, and following the stack's security rules."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / "docker-compose.yml"
+TEST_ENV = "GF_SECURITY_ADMIN_PASSWORD=test-only-password\n"
+
+needs_compose = pytest.mark.skipif(shutil.which("docker-compose") is None,
+                                   reason="docker-compose not installed (make system-deps)")
+
+
+def compose(tmp_path, *args, env_text=TEST_ENV):
+    """Run docker-compose on the repo's file with only the given env file (no host env)."""
+    env_file = tmp_path / "compose.env"
+    env_file.write_text(env_text)
+    return subprocess.run(
+        ["docker-compose", "--project-directory", str(ROOT), "-f", str(COMPOSE),
+         "--env-file", str(env_file), *args],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    """The compose file as docker-compose resolves it, every profile included."""
+    if shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose not installed (make system-deps)")
+    done = compose(tmp_path_factory.mktemp("compose"), "--profile", "load", "config")
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
+
+
+def _volumes(service: dict) -> list[tuple[str, str, str]]:
+    entries = []
+    for volume in service.get("volumes", []):
+        source, target, *mode = volume.split(":")
+        entries.append((source, target, mode[0] if mode else "rw"))
+    return entries
+
+
+@needs_compose
+def test_compose_config_validates(tmp_path):
+    done = compose(tmp_path, "config", "-q")
+    assert done.returncode == 0, done.stderr
+
+
+@needs_compose
+def test_grafana_password_is_required(tmp_path):
+    done = compose(tmp_path, "config", "-q", env_text="")
+    assert done.returncode != 0
+    assert "set GF_SECURITY_ADMIN_PASSWORD in .env" in done.stderr
+    done = compose(tmp_path, "config", "-q",
+                   env_text=(ROOT / ".env.example").read_text())
+    assert done.returncode != 0, ".env.example must not ship a usable password"
+
+
+def test_services_and_their_comments():
+    text = COMPOSE.read_text().splitlines()
+    names = list(yaml.safe_load(COMPOSE.read_text())["services"])
+    assert names == ["trainer", "api", "prometheus", "grafana", "load"]
+    for name in names:
+        line = text.index(f"  {name}:")
+        assert text[line - 1].strip().startswith("# "), f"no one-line comment above {name}"
+
+
+def test_every_bind_mount_exists_in_the_repo(config):
+    binds = [(name, source) for name, service in config["services"].items()
+             for source, _, _ in _volumes(service) if source.startswith("/")]
+    assert {name for name, _ in binds} == {"prometheus", "grafana"}
+    for name, source in binds:
+        path = Path(source)
+        assert path.is_relative_to(ROOT), f"{name} mounts {source} from outside the repo"
+        assert path.exists(), f"{name} mounts {source}, missing from the repo"
+
+
+def test_config_mounts_are_read_only_and_data_in_named_volumes(config):
+    named = set(config["volumes"])
+    for name, service in config["services"].items():
+        for source, target, mode in _volumes(service):
+            if source.startswith("/"):
+                assert mode == "ro", f"{name}: {target} should be mounted read-only"
+            else:
+                assert source in named, f"{name}: {source} is not a named volume"
+    assert ("models", "/models", "ro") in _volumes(config["services"]["api"])
+
+
+def test_images_are_pinned(config):
+    for name, service in config["services"].items():
+        image = service["image"]
+        tag = image.rpartition(":")[2] if ":" in image else ""
+        assert tag and tag != "latest", f"{name}: image {image} is not pinned"
+    assert re.fullmatch(r"prom/prometheus:v2\.\d+\.\d+", config["services"]["prometheus"]["image"])
+    assert re.fullmatch(r"grafana/grafana:1[12]\.\d+\.\d+", config["services"]["grafana"]["image"])
+    base = re.search(r"^FROM (\S+)", (ROOT / "Dockerfile").read_text(), re.M).group(1)
+    assert base.startswith("python:3.11") and "slim" in base
+
+
+def _prometheus_targets(job: str) -> list[str]:
+    prom = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    (scrape,) = [s for s in prom["scrape_configs"] if s["job_name"] == job]
+    return [t for static in scrape["static_configs"] for t in static["targets"]]
+
+
+def test_api_ports_agree_with_prometheus_scrape_target(config):
+    api = config["services"]["api"]
+    assert [(p["published"], p["target"]) for p in api["ports"]] == [(8000, 8000)]
+    assert "9200" in api["expose"], "the metrics port must stay on the internal network"
+    published = {str(p["target"]) for p in api["ports"]}
+    assert "9200" not in published
+    assert _prometheus_targets("accident-api") == ["api:9200"]
+    for name, service in config["services"].items():
+        assert all(p["target"] != 9200 for p in service.get("ports", [])), name
+
+
+def test_grafana_datasource_points_at_the_prometheus_service(config):
+    sources = yaml.safe_load(
+        (ROOT / "grafana-provisioning" / "datasources" / "prometheus.yml").read_text())
+    (source,) = [s for s in sources["datasources"] if s["uid"] == "prometheus"]
+    host, port = re.fullmatch(r"http://([\w-]+):(\d+)", source["url"]).groups()
+    assert host in config["services"]
+    assert [p["target"] for p in config["services"][host]["ports"]] == [int(port)]
+
+
+def test_grafana_home_dashboard_is_the_provisioned_one(config):
+    grafana = config["services"]["grafana"]
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    (source, target, _), = [v for v in _volumes(grafana) if v[1] == "/etc/grafana/provisioning"]
+    local = Path(source) / Path(home).relative_to(target)
+    assert local.is_file(), f"home dashboard {home} is not {local} in the repo"
+    assert '"uid": "accident-api"' in local.read_text()
+
+
+def test_grafana_security_settings(config):
+    env = config["services"]["grafana"]["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+
+
+def test_services_run_read_only_with_healthchecks(config):
+    services = config["services"]
+    for name in ("trainer", "api", "prometheus", "grafana", "load"):
+        assert services[name].get("read_only") is True, name
+    assert services["api"]["depends_on"]["trainer"]["condition"] == \
+        "service_completed_successfully"
+    assert services["load"]["profiles"] == ["load"]
+    assert "--url=http://api:8000" in services["load"]["command"]
+    for name in ("prometheus", "grafana"):
+        assert "healthcheck" in services[name], name
+
+
+def test_env_example_documents_every_variable():
+    used = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text()))
+    documented = set(re.findall(r"^(\w+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert used <= documented, f"not in .env.example: {sorted(used - documented)}"
+
+
+def test_dockerfile_layers_user_and_healthcheck():
+    text = (ROOT / "Dockerfile").read_text()
+    lines = [line for line in text.splitlines() if line and not line.startswith(("#", " "))]
+    deps, code = text.index("COPY setup.cfg pyproject.toml ./"), text.index("COPY . .")
+    assert deps < text.index("pip install -r") < code, "dependencies must be installed first"
+    user = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert user and user[-1].split(":")[0] not in ("root", "0")
+    assert 'ENTRYPOINT ["docker/entrypoint.sh"]' in lines
+    assert 'CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]' in lines
+
+
+def test_dockerignore_keeps_local_state_out():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", "data", "models", ".env"} <= ignored
+
+
+def _healthcheck_command() -> list[str]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    return json.loads(re.search(r"^HEALTHCHECK .*?CMD (\[.*\])$", text, re.M).group(1))
+
+
+@pytest.mark.parametrize("ready, code", [(True, 0), (False, 1)])
+def test_dockerfile_healthcheck_probes_readiness(fake_api, ready, code):
+    """Run the image's HEALTHCHECK command against a local server: 200 -> 0, 503 -> 1."""
+    fake_api.ready = ready
+    command = _healthcheck_command()
+    assert command[0] == "python" and "/health/ready" in command[-1]
+    port = fake_api.url.rsplit(":", 1)[1]
+    done = subprocess.run([sys.executable, *command[1:]], capture_output=True, timeout=20,
+                          env={"PATH": os.environ["PATH"], "PORT": port})
+    assert done.returncode == code, done.stderr
+
+
+def test_dockerfile_dependency_layer_reads_pinned_requirements():
+    """Run the Dockerfile's requirements extraction on this setup.cfg: pinned lines only."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", "")
+    code = re.search(r'python -c "(.*?)" > /tmp/requirements.txt', text).group(1)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=30)
+    requirements = done.stdout.split()
+    assert done.returncode == 0 and requirements, done.stderr
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\[\]-]+==[\w.]+", line) for line in requirements)
+    names = {line.split("==")[0].lower() for line in requirements}
+    assert {"gunicorn", "flask", "prometheus-client", "requests"} <= names

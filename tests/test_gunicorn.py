@@ -1,0 +1,125 @@
+"""Real gunicorn: every endpoint over HTTP, start-up failures in one line, `accident-api serve`."""
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from accident_api.schemas import SEED_RECORD
+
+from tests.fixtures.service import ROOT, free_port, server_env, start_process, wait_until_serving, \
+    LiveServer
+
+pytestmark = pytest.mark.integration
+
+
+def test_serves_the_seed_payload_with_two_workers(live_server):
+    response = requests.post(f"{live_server.url}/predict", json=SEED_RECORD, timeout=10)
+    assert response.status_code == 200
+    assert set(response.json()) == {"prediction", "probability", "label", "model_version"}
+    assert requests.post(f"{live_server.url}/predict/", json=SEED_RECORD, timeout=10,
+                         allow_redirects=False).json() == response.json()
+    assert len(live_server.wait_for_workers(2)) == 2
+
+
+def test_every_get_endpoint_answers(live_server):
+    for path in ("/", "/model", "/health/live", "/health/ready", "/openapi.json", "/docs",
+                 "/v2", "/v2/health/live", "/v2/health/ready",
+                 "/v2/models/accident-severity-rf", "/v2/models/accident-severity-rf/ready"):
+        assert requests.get(live_server.url + path, timeout=10).status_code == 200, path
+
+
+def test_batch_keeps_order(live_server):
+    records = [{**SEED_RECORD, "victim_age": float(age)} for age in (2, 50, 99, 20, 75)]
+    items = requests.post(f"{live_server.url}/predict/batch", json={"records": records},
+                          timeout=10).json()["predictions"]
+    singles = [requests.post(f"{live_server.url}/predict", json=r, timeout=10).json()
+               for r in records]
+    assert items == singles
+
+
+@pytest.mark.parametrize("kwargs, status, body", [
+    ({"data": "{oops", "headers": {"Content-Type": "application/json"}}, 400,
+     {"code": 400, "status": "Bad Request", "message": "Invalid JSON body.",
+      "errors": {"json": ["Invalid JSON body."]}}),
+    ({"data": "catu=1", "headers": {"Content-Type": "text/plain"}}, 415,
+     {"code": 415, "status": "Unsupported Media Type",
+      "message": "Content-Type must be application/json."}),
+    ({"json": {**SEED_RECORD, "sexe": 3, "speed": 1}}, 422,
+     {"code": 422, "status": "Unprocessable Entity",
+      "message": "The request was well-formed but was unable to be followed due to semantic "
+                 "errors.",
+      # each bad field named with its reason
+      "errors": {"json": {"sexe": ["Must be one of the codes -1, 1, 2."],
+                          "speed": ["Unknown field."]}}}),
+], ids=["400", "415", "422"])
+def test_error_classes_over_http(live_server, kwargs, status, body):
+    response = requests.post(f"{live_server.url}/predict", timeout=10, **kwargs)
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == body
+
+
+def test_404_405_and_body_too_large_over_http(live_server_factory):
+    server = live_server_factory(MAX_CONTENT_LENGTH=4096, MAX_BATCH_SIZE=5)
+    assert requests.get(f"{server.url}/nope", timeout=10).json()["code"] == 404
+    assert requests.delete(f"{server.url}/predict", timeout=10).json()["code"] == 405
+    too_many = requests.post(f"{server.url}/predict/batch", json={"records": [SEED_RECORD] * 6},
+                             timeout=10)
+    assert too_many.status_code == 413 and "MAX_BATCH_SIZE=5" in too_many.json()["message"]
+    too_big = requests.post(f"{server.url}/predict/batch",
+                            json={"records": [SEED_RECORD] * 20}, timeout=10)
+    assert too_big.status_code == 413 and too_big.json()["status"] == "Request Entity Too Large"
+
+
+def test_access_log_on_stdout(live_server):
+    requests.get(f"{live_server.url}/health/live", timeout=10)
+    assert '"GET /health/live HTTP/1.1" 200' in (live_server.log_dir / "stdout").read_text()
+
+
+def _failed_start(env, argv):
+    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    return result.returncode, lines
+
+
+@pytest.mark.parametrize("argv", [
+    [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+    [sys.executable, "-m", "accident_api", "serve"],
+], ids=["gunicorn", "serve"])
+def test_missing_model_stops_start_up_with_one_clear_line(tmp_path, argv):
+    env = server_env(tmp_path / "no-model-here", tmp_path)
+    code, lines = _failed_start(env, argv)
+    assert code != 0
+    reasons = [line for line in lines if "accident-api cannot start:" in line]
+    assert len(reasons) == 1 and "no-model-here" in reasons[0], lines
+    assert not any("Traceback" in line for line in lines), lines
+
+
+def test_unusable_environment_stops_start_up_with_one_line(tmp_path, trained_model_dir):
+    env = server_env(trained_model_dir, tmp_path, MAX_BATCH_SIZE="many")
+    code, lines = _failed_start(env, [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+                                      "wsgi:app"])
+    assert code != 0 and lines == ["accident-api cannot start: MAX_BATCH_SIZE='many' is not an "
+                                   "integer"]
+
+
+def test_serve_command_flags_override_the_environment(tmp_path, trained_model_dir):
+    # the environment points at a missing model and other ports: the flags must win
+    env = server_env(tmp_path / "wrong-model", tmp_path, WEB_CONCURRENCY="5")
+    port, metrics_port = free_port(), free_port()
+    argv = [sys.executable, "-m", "accident_api", "serve", "--model", str(trained_model_dir),
+            "--host", "127.0.0.1", "--port", str(port), "--metrics-port", str(metrics_port),
+            "--workers", "2"]
+    process = start_process(argv, env, tmp_path / "logs")
+    server = LiveServer(process, f"http://127.0.0.1:{port}",
+                        f"http://127.0.0.1:{metrics_port}/metrics",
+                        tmp_path / "metrics", tmp_path / "logs", env)
+    try:
+        wait_until_serving(server)
+        assert requests.post(f"{server.url}/predict", json=SEED_RECORD, timeout=10).ok
+        assert len(server.wait_for_workers(2)) == 2
+        assert "http_requests_total" in server.scrape()
+    finally:
+        server.stop()
+    assert process.returncode == 0  # SIGTERM is a graceful, successful stop

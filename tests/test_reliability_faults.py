@@ -1,0 +1,145 @@
+"""Faults beside the request path (Prometheus, metrics port, metric files) and HTTP limits.
+
+Real gunicorn on 127.0.0.1; each test prints its figures and asserts them.
+"""
+import glob
+import socket
+import sys
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from load.steady import REFUSED, SteadyLoad
+from tests.fixtures.observability import start_prometheus, stop_prometheus
+from tests.fixtures.reliability import wait_ready
+from tests.fixtures.service import LiveServer, server_env, start_process
+from tests.test_reliability_lifecycle import hold_a_worker, http_requests_total, outcome_of
+
+pytestmark = pytest.mark.integration
+
+
+def test_prometheus_going_away_never_affects_predictions(live_server_factory, seed_record,
+                                                         tmp_path):
+    server = live_server_factory()
+    target = urlsplit(server.metrics_url).netloc
+    for name in ("prom1", "prom2"):
+        (tmp_path / name).mkdir()
+    prometheus = start_prometheus(target, tmp_path / "prom1")
+    with SteadyLoad(server.url, seed_record, rate=40) as load:
+        prometheus.wait_for(lambda: prometheus.scalar('up{job="accident-api"}') == 1, 30,
+                            "a first scrape")
+        stop_prometheus(prometheus)                      # Prometheus down mid-load
+        down_from = load.tally.sent
+        time.sleep(2.0)
+        prometheus = start_prometheus(target, tmp_path / "prom2")
+        up_again = prometheus.wait_for(
+            lambda: prometheus.scalar('sum(http_requests_total)'), 30, "a scrape after restart")
+        stop_prometheus(prometheus)
+    tally = load.tally
+    print(f"\nPrometheus stopped after {down_from} requests, restarted, stopped: "
+          f"{tally.summary()}; restarted Prometheus read sum(http_requests_total)={up_again}")
+    assert tally.failed() == 0 and tally.count(REFUSED) == 0, tally.summary()
+    assert up_again > 0
+
+
+def test_metrics_port_taken_is_one_warning_and_predictions_still_served(
+        trained_model_dir, tmp_path, seed_record):
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen(1)
+    taken = squatter.getsockname()[1]
+    env = server_env(trained_model_dir, tmp_path, METRICS_PORT=taken)
+    process = start_process([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+                             "wsgi:app"], env, tmp_path / "logs")
+    server = LiveServer(process, f"http://127.0.0.1:{env['PORT']}",
+                        f"http://127.0.0.1:{taken}/metrics", tmp_path / "metrics",
+                        tmp_path / "logs", env)
+    try:
+        wait_ready(server.url)
+        with SteadyLoad(server.url, seed_record, rate=30, max_requests=60) as load:
+            time.sleep(2.5)
+        warnings = [line for line in server.logs().splitlines()
+                    if "metrics exporter NOT started" in line]
+        print(f"\nmetrics port {taken} taken: {load.tally.summary()}\nlog: {warnings}")
+        assert load.tally.outcomes[200] == load.tally.sent > 0
+        assert len(warnings) == 1 and "[WARNING]" in warnings[0]
+        assert process.poll() is None
+    finally:
+        server.stop()
+        squatter.close()
+
+
+def test_multiprocess_dir_stays_bounded_over_many_worker_recycles(live_server_factory,
+                                                                  seed_record):
+    server = live_server_factory(MAX_REQUESTS=4, MAX_REQUESTS_JITTER=0)
+    sizes, recycled = [], set()
+    with SteadyLoad(server.url, seed_record, rate=40, max_requests=320) as load:
+        while load.tally.sent < 320 and any(t.is_alive() for t in load._workers):
+            recycled.update(server.worker_pids())
+            sizes.append(len(glob.glob(str(server.metrics_dir / "*.db"))))
+            time.sleep(0.2)
+    time.sleep(1.0)
+    files = sorted(p.name for p in server.metrics_dir.glob("*.db"))
+    counted = http_requests_total(server, "predictions.predict")
+    tally = load.tally
+    print(f"\n{len(recycled)} worker pids seen (max_requests=4): {tally.summary()}; "
+          f"metric files over time max {max(sizes)} (now {len(files)}: {files}); "
+          f"server counted {counted:.0f}")
+    assert len(recycled) >= 30, "the test must have recycled many workers"
+    assert tally.failed() == 0 and tally.count(REFUSED) == 0, tally.summary()
+    # master + 2 live workers (4 files each at most) + one archive per type
+    assert max(sizes) <= 16 and len(files) <= 16, files
+    assert counted == tally.outcomes[200], "compaction must keep every count"
+
+
+def test_http_limits_are_enforced_before_the_app(live_server_factory, seed_record):
+    server = live_server_factory(MAX_BATCH_SIZE=10, MAX_CONTENT_LENGTH=64 * 1024)
+    url = server.url + "/predict"
+    cases = {
+        "request line > 4094": requests.get(server.url + "/model?x=" + "a" * 5000, timeout=10),
+        "101 header fields": requests.post(url, json=seed_record, timeout=10, headers={
+            f"X-Filler-{n}": "1" for n in range(101)}),
+        "header field > 8190 bytes": requests.post(url, json=seed_record, timeout=10,
+                                                   headers={"X-Big": "b" * 9000}),
+        "body > MAX_CONTENT_LENGTH": requests.post(url, data=b"{" + b" " * 70000 + b"}",
+                                                   timeout=10,
+                                                   headers={"Content-Type": "application/json"}),
+        "batch > MAX_BATCH_SIZE": requests.post(server.url + "/predict/batch", timeout=10,
+                                                json={"records": [seed_record] * 11}),
+    }
+    statuses = {name: response.status_code for name, response in cases.items()}
+    print(f"\nlimits: {statuses}")
+    assert statuses == {"request line > 4094": 414, "101 header fields": 431,
+                        "header field > 8190 bytes": 431, "body > MAX_CONTENT_LENGTH": 413,
+                        "batch > MAX_BATCH_SIZE": 413}
+    assert "10" in cases["batch > MAX_BATCH_SIZE"].json()["message"]
+    assert requests.post(url, json=seed_record, timeout=10).status_code == 200
+
+
+def test_a_slow_client_holds_a_worker_no_longer_than_the_worker_timeout(live_server_factory,
+                                                                       seed_record):
+    timeout = 3
+    server = live_server_factory(GUNICORN_TIMEOUT=timeout)
+    started = time.monotonic()
+    slow = [hold_a_worker(server.url) for _ in range(2)]   # both sync workers now blocked
+    for sock in slow:
+        sock.settimeout(4 * timeout + 10)
+    waited_from = time.monotonic()
+    answer = requests.post(server.url + "/predict", json=seed_record, timeout=4 * timeout + 10)
+    served_after = time.monotonic() - waited_from
+    outcomes = [outcome_of(sock) for sock in slow]
+    released_after = time.monotonic() - started
+    for sock in slow:
+        sock.close()
+    timeouts = server.logs().count("WORKER TIMEOUT")
+    print(f"\nslow clients x2 with GUNICORN_TIMEOUT={timeout}s: a normal request was answered "
+          f"{answer.status_code} after {served_after:.1f}s; slow connections ended "
+          f"{outcomes} after {released_after:.1f}s; WORKER TIMEOUT lines {timeouts}")
+    assert answer.status_code == 200
+    assert served_after < 3 * timeout + 5
+    # the timed-out worker is aborted: its slow client gets a 500 or a closed connection
+    assert all(outcome == "reset" or outcome.startswith("HTTP/1.1 5") for outcome in outcomes)
+    assert released_after < 3 * timeout + 5
+    assert timeouts >= 1
