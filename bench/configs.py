@@ -61,7 +61,6 @@ def command(config, python, port, model_dir, work_dir):
     env = {"MODEL_PATH": str(model_dir), "HOST": "127.0.0.1", "PORT": str(port),
            "METRICS_PORT": str(free_port()), "WEB_CONCURRENCY": str(WORKERS),
            "PROMETHEUS_MULTIPROC_DIR": str(prom_dir),
-           # Steady-state serving: no max_requests recycling mid-pass. (It also sidesteps a
-           # service bug seen here: recycled workers hang at exit and are never replaced.)
+           # Steady-state serving: no max_requests worker recycling in the middle of a pass.
            "MAX_REQUESTS": "0", **config.env}
     return [python, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env

@@ -130,3 +130,26 @@ def test_metrics_disabled_app_predicts_without_recording(app, make_app):
     assert quiet.status_code == 200 and successes() == before
     loud = app.test_client().post("/predict", json=payloads.SEED_RECORD)
     assert loud.status_code == 200 and successes() == before + 1
+
+
+@pytest.mark.network
+def test_openloop_client_sends_its_timetable_to_a_local_server():
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from bench import openloop
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = make_server("127.0.0.1", 0, ceiling_app.app, handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        result = openloop.run(server.server_port, "/predict", payloads.record_body(),
+                              rate=50, duration=0.4, timeout=5)
+    finally:
+        server.shutdown()
+    assert (result["errors"], result["dropped"]) == (0, 0)
+    assert result["p50_ms"] is not None and result["p99_ms"] >= result["p50_ms"]
