@@ -33,8 +33,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="model directory (default: train one)")
     parser.add_argument("--train-args", default="--synthetic --accidents 50000",
-                        help="arguments to `accident-api train` when training (default: %(default)s)")
-    parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "accident-api-bench",
+                        help="`accident-api train` arguments when training (default: %(default)s)")
+    parser.add_argument("--work-dir", type=Path,
+                        default=Path(tempfile.gettempdir()) / "accident-api-bench",
                         help="logs, scripts and the trained model (default: %(default)s)")
     parser.add_argument("--servers", default="abcde", help="which of a-e to run (default: all)")
     parser.add_argument("--rounds", type=int, default=3)

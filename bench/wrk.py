@@ -35,8 +35,8 @@ def start(url, script, duration, connections=8, threads=1):
     One wrk thread: on a 2-core box every cycle wrk spends is taken from the server, and one
     epoll thread drives 8 connections to well past what two Python workers serve.
     """
-    argv = [wrk_path(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
-            "--timeout", "10s", "-s", str(script), url]
+    argv = [wrk_path(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
+            "--latency", "--timeout", "10s", "-s", str(script), url]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
