@@ -10,7 +10,9 @@ import pytest
 
 from load import run as cli
 from load.payloads import RequestSpec
-from load.runner import Schedule, run
+from load.report import build
+from load.runner import RunResult, Schedule, run
+from load.stats import Stats
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,6 +93,27 @@ def test_cli_gates_fail_with_exit_1(fake_api, capsys, tmp_path):
                      "--mix", "valid=1", "--max-error-rate", "0.5", "--records", str(records)])
     assert code == 1
     assert "unexpected valid -> 422: 10" in capsys.readouterr().out
+
+
+def test_dropped_sends_fail_the_error_rate_gate(fake_api, capsys):
+    """Every answer is a 200, but one slow worker sheds most of the timetable: not a pass."""
+    fake_api.delay = 0.1
+    code = cli.main(["--url", fake_api.url, "--rate", "40", "--duration", "0.5", "--quiet",
+                     "--concurrency", "1", "--mix", "valid=1", "--max-error-rate", "0"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "gate max_error_rate: FAIL" in out and "by status: 200=" in out
+    assert "dropped 0" not in out
+
+
+def test_unfinished_sends_count_against_the_error_rate():
+    """Sends still without an answer when the run ended were not served either."""
+    plan = Schedule(rate=20, duration=0.2)
+    result = RunResult(Stats(), scheduled=4, sent=4, send_window=0.2, elapsed=0.3)
+    report = build(result, plan, {}, 0.5, None)
+    assert report["unfinished"] == 4 and report["errors"]["gated"] == 4
+    assert report["errors"]["rate"] == 1.0
+    assert report["gates"]["max_error_rate"]["passed"] is False
 
 
 def test_ctrl_c_prints_a_partial_report(fake_api):
