@@ -55,7 +55,7 @@ def test_slow_server_shows_as_latency_and_drops_not_as_a_lower_rate(fake_api):
 
 def test_connection_refused_counts_as_error():
     result = run("http://127.0.0.1:9", _specs(), Schedule(rate=20, duration=0.25, timeout=2))
-    assert result.stats.by_status == {"connection_error": 5}
+    assert result.stats.by_status == {"refused": 5}
     assert result.stats.errors == 5 and result.stats.failed == 5
 
 
