@@ -17,7 +17,7 @@ $(STAMP): setup.cfg pyproject.toml
 venv: $(STAMP)
 
 system-deps:
-	@scripts/install-system-deps.sh
+	@PYTHON=$(PYTHON) scripts/install-system-deps.sh
 
 ## run: the service on http://127.0.0.1:8000 (trains a synthetic-data model first if none exists)
 run: $(STAMP)
