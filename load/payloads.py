@@ -25,10 +25,13 @@ class RequestSpec:
 
 class RequestFactory:
     """Builds the RequestSpec for each mix kind; invalid requests rotate through every
-    client-error flavour so each one is exercised."""
+    client-error flavour so each one is exercised. `headers` (e.g. Authorization) go on
+    every request."""
 
-    def __init__(self, sampler: RecordSampler, batch_size: int = 10):
+    def __init__(self, sampler: RecordSampler, batch_size: int = 10,
+                 headers: dict | None = None):
         self.sampler, self.batch_size = sampler, batch_size
+        self.headers = dict(headers or {})
         self._invalid = cycle([
             ("out_of_range", self._out_of_range), ("missing_field", self._missing_field),
             ("unknown_field", self._unknown_field), ("malformed_json", self._malformed_json),
@@ -38,6 +41,13 @@ class RequestFactory:
 
     def build(self, kind: str) -> RequestSpec:
         """The next request of ``kind`` (valid, invalid, notfound or batch)."""
+        spec = self._build(kind)
+        if self.headers:
+            spec = RequestSpec(spec.kind, spec.method, spec.path, spec.expected, spec.body,
+                               {**spec.headers, **self.headers})
+        return spec
+
+    def _build(self, kind: str) -> RequestSpec:
         if kind == "valid":
             return _post("valid", PREDICT, self.sampler.record(), {200})
         if kind == "batch":

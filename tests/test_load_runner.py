@@ -199,3 +199,42 @@ def test_cli_bad_options_exit_2(fake_api, capsys, argv, message):
 def test_cli_unreachable_api_exit_2(capsys):
     assert cli.main(["--url", "http://127.0.0.1:9", "--duration", "0.1", "--timeout", "1"]) == 2
     assert "cannot start" in capsys.readouterr().err
+
+
+KEY = "load-test-key-0123456789abcdef"
+
+
+def test_api_key_file_sends_a_bearer_key_and_never_prints_it(fake_api, tmp_path, capsys):
+    fake_api.api_key = KEY
+    keys = tmp_path / "api-keys"
+    keys.write_text(f"# the API's own secret file\n\n{KEY}\nsecond-key-not-used-by-load\n")
+    report = tmp_path / "report.json"
+    code = cli.main(["--url", fake_api.url, "--rate", "40", "--duration", "0.25", "--quiet",
+                     "--mix", "valid=1", "--api-key-file", str(keys), "--json", str(report),
+                     "--max-error-rate", "0"])
+    out = capsys.readouterr()
+    assert code == 0, out.out
+    assert fake_api.counts[200] == 11 and 401 not in fake_api.counts   # + GET /model
+    assert KEY not in out.out + out.err + report.read_text()
+
+
+def test_load_api_key_environment_variable(fake_api, monkeypatch, capsys):
+    fake_api.api_key = KEY
+    monkeypatch.setenv("LOAD_API_KEY", KEY)
+    assert cli.main(["--url", fake_api.url, "--rate", "40", "--duration", "0.1", "--quiet",
+                     "--mix", "valid=1", "--max-error-rate", "0"]) == 0
+    monkeypatch.delenv("LOAD_API_KEY")
+    assert cli.main(["--url", fake_api.url, "--rate", "40", "--duration", "0.1", "--quiet",
+                     "--mix", "valid=1", "--max-error-rate", "0"]) == 1
+    assert "unexpected valid -> 401: 4" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "cannot be read"), ("# only a comment\n\n", "no key in it")])
+def test_unusable_api_key_file_exits_2(tmp_path, capsys, content, message):
+    keys = tmp_path / "api-keys"
+    if content is not None:
+        keys.write_text(content)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--url", "http://127.0.0.1:9", "--api-key-file", str(keys)])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
