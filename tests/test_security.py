@@ -161,7 +161,7 @@ def test_a_code_executing_pickle_is_never_unpickled(trained_model_dir, tmp_path)
 
 
 @pytest.mark.integration
-def test_keys_never_logged_or_exposed_over_http(live_server_factory, tmp_path):
+def test_keys_never_logged_or_exposed_over_http(live_server_factory, tmp_path, figures):
     keys_file = tmp_path / "api-keys"
     keys_file.write_text(KEY + "\n")
     server = live_server_factory(API_KEYS_FILE=keys_file, API_KEYS=OTHER_KEY)
@@ -181,8 +181,8 @@ def test_keys_never_logged_or_exposed_over_http(live_server_factory, tmp_path):
     exposed["sidecar /metrics"] = server.scrape()
     api_metrics = requests.get(server.url + "/metrics", timeout=10).status_code
     logs = server.logs()
-    print(f"\nstatuses {statuses}; /metrics on the API port -> {api_metrics}; checked "
-          f"{len(exposed)} documents and {len(logs)} bytes of logs for the keys")
+    figures(f"statuses {statuses}; /metrics on the API port -> {api_metrics}; checked "
+            f"{len(exposed)} documents and {len(logs)} bytes of logs for the keys")
     assert statuses == [401, 401, 200, 200]
     assert api_metrics == 404, "metrics are served on the sidecar port only"
     for where, text in {**exposed, "logs": logs}.items():
