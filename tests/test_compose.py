@@ -42,6 +42,18 @@ def config(tmp_path_factory):
     return yaml.safe_load(done.stdout)
 
 
+def _ports(service: dict) -> list[dict]:
+    """Published ports as {host_ip, published, target}: docker-compose 1.29 prints a port
+    with a host address in the short "IP:PUBLISHED:TARGET/tcp" form, others as mappings."""
+    ports = []
+    for port in service.get("ports", []):
+        if isinstance(port, str):
+            host_ip, published, target = port.split("/")[0].rsplit(":", 2)
+            port = {"host_ip": host_ip, "published": int(published), "target": int(target)}
+        ports.append(port)
+    return ports
+
+
 def _volumes(service: dict) -> list[tuple[str, str, str]]:
     entries = []
     for volume in service.get("volumes", []):
@@ -115,13 +127,24 @@ def _prometheus_targets(job: str) -> list[str]:
 
 def test_api_ports_agree_with_prometheus_scrape_target(config):
     api = config["services"]["api"]
-    assert [(p["published"], p["target"]) for p in api["ports"]] == [(8000, 8000)]
+    assert [(p["published"], p["target"]) for p in _ports(api)] == [(8000, 8000)]
     assert "9200" in api["expose"], "the metrics port must stay on the internal network"
-    published = {str(p["target"]) for p in api["ports"]}
+    published = {str(p["target"]) for p in _ports(api)}
     assert "9200" not in published
     assert _prometheus_targets("accident-api") == ["api:9200"]
     for name, service in config["services"].items():
-        assert all(p["target"] != 9200 for p in service.get("ports", [])), name
+        assert all(p["target"] != 9200 for p in _ports(service)), name
+
+
+def test_published_ports_bind_to_loopback_unless_bind_addr_says_otherwise(config, tmp_path):
+    published = {name: [p.get("host_ip") for p in _ports(service)]
+                 for name, service in config["services"].items() if service.get("ports")}
+    assert published == {"api": ["127.0.0.1"], "prometheus": ["127.0.0.1"],
+                         "grafana": ["127.0.0.1"]}
+    done = compose(tmp_path, "config", env_text=TEST_ENV + "BIND_ADDR=0.0.0.0\n")
+    assert done.returncode == 0, done.stderr
+    assert {p.get("host_ip") for s in yaml.safe_load(done.stdout)["services"].values()
+            for p in _ports(s)} == {"0.0.0.0"}
 
 
 def test_grafana_datasource_points_at_the_prometheus_service(config):
@@ -130,7 +153,7 @@ def test_grafana_datasource_points_at_the_prometheus_service(config):
     (source,) = [s for s in sources["datasources"] if s["uid"] == "prometheus"]
     host, port = re.fullmatch(r"http://([\w-]+):(\d+)", source["url"]).groups()
     assert host in config["services"]
-    assert [p["target"] for p in config["services"][host]["ports"]] == [int(port)]
+    assert [p["target"] for p in _ports(config["services"][host])] == [int(port)]
 
 
 def test_grafana_home_dashboard_is_the_provisioned_one(config):
