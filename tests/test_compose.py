@@ -184,6 +184,18 @@ def test_services_run_read_only_with_healthchecks(config):
         assert "healthcheck" in services[name], name
 
 
+def test_services_built_from_the_api_image_but_not_serving_disable_its_healthcheck(config):
+    """The Dockerfile's HEALTHCHECK probes /health/ready on :8000: inherited by the trainer
+    and the load generator it would mark them unhealthy for as long as they run."""
+    services = config["services"]
+    for name in ("trainer", "load"):
+        assert services[name]["image"] == services["api"]["image"], name
+        # `disable: true`, which docker-compose 1.29 resolves to the equivalent test NONE
+        assert services[name].get("healthcheck") in ({"disable": True},
+                                                     {"test": ["NONE"]}), name
+    assert "healthcheck" not in services["api"], "the api keeps the image's own HEALTHCHECK"
+
+
 def test_env_example_documents_every_variable():
     used = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text()))
     documented = set(re.findall(r"^(\w+)=", (ROOT / ".env.example").read_text(), re.M))
