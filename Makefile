@@ -8,10 +8,10 @@ MODEL_DIR ?= models
 
 .PHONY: run test test-fast system-deps venv stack bench clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -57,3 +57,9 @@ soak: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+
+## lock: rewrite constraints.txt (every transitive dependency pinned) from the venv, after
+## changing a pin in setup.cfg: make lock (the venv is reinstalled from setup.cfg first)
+.PHONY: lock
+lock: $(STAMP)
+	$(BIN)/python scripts/lock_deps.py
