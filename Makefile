@@ -58,8 +58,12 @@ soak: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
 
-## lock: rewrite constraints.txt (every transitive dependency pinned) from the venv, after
-## changing a pin in setup.cfg: make lock (the venv is reinstalled from setup.cfg first)
+## lock: after changing a pin in setup.cfg, install it *without* the old constraints (they
+## would contradict the new pin; pip keeps the installed transitive versions that still fit)
+## and rewrite constraints.txt from the venv
 .PHONY: lock
-lock: $(STAMP)
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python scripts/lock_deps.py
+	touch $(STAMP)
