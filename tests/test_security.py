@@ -1,4 +1,5 @@
 """Security: optional API keys, nothing secret exposed, no debug, headers, verified artifacts."""
+import hashlib
 import os
 import pickle
 import re
@@ -8,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from accident_api import security
 from accident_api.config import Config, ConfigError
 from accident_api.schemas import SEED_RECORD
 from model.errors import ModelIntegrityError
@@ -188,3 +190,27 @@ def test_keys_never_logged_or_exposed_over_http(live_server_factory, tmp_path, f
     for where, text in {**exposed, "logs": logs}.items():
         for secret in (KEY, OTHER_KEY, str(keys_file)):
             assert secret not in text, f"{secret[:6]}... leaked in {where}"
+
+
+def test_indented_comment_in_the_key_file_is_not_a_key(tmp_path):
+    keys_file = tmp_path / "keys"
+    keys_file.write_text(f"  # an indented comment, long enough to pass as a key\n{KEY}\n")
+    digest = hashlib.sha256(KEY.encode()).digest()
+    assert security.load_keys(keys_file=str(keys_file)) == (digest,)
+
+
+def test_keys_are_compared_as_equal_length_digests(monkeypatch):
+    """compare_digest returns at once on unequal lengths: comparing raw keys would let the
+    response time tell a key's length. Every comparison is between two SHA-256 digests."""
+    compared = []
+    real = security.hmac.compare_digest
+
+    def spy(a, b):
+        compared.append((len(a), len(b)))
+        return real(a, b)
+    monkeypatch.setattr(security.hmac, "compare_digest", spy)
+    digests = security.load_keys((KEY, OTHER_KEY))
+    assert security.key_is_valid(OTHER_KEY.encode(), digests)
+    assert not security.key_is_valid(b"short", digests)
+    assert compared == [(32, 32)] * 4
+    assert KEY.encode() not in digests
