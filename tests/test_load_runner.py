@@ -1,5 +1,6 @@
 """The open-model scheduler and the CLI against a fake API on 127.0.0.1."""
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -78,7 +79,9 @@ def test_cli_report_mix_and_json(fake_api, tmp_path, capsys):
     # drift pinned vma to the top of its domain in every served record
     assert {r["vma"] for r in fake_api.records} == {130}
     assert set(report["latency_ms"]) >= {"p50", "p90", "p95", "p99", "p99.9", "max"}
-    assert "achieved 100" in capsys.readouterr().out
+    # the rendered rate, loosely: a loaded machine may lag the 1 s timetable a little
+    achieved = re.search(r"achieved ([\d.]+) req/s", capsys.readouterr().out)
+    assert achieved and 80 <= float(achieved.group(1)) <= 100
 
 
 def test_cli_gates_fail_with_exit_1(fake_api, capsys, tmp_path):
