@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--drift", default="", help="FEATURE=SHIFT,... shift features (drift demo)")
     p.add_argument("--records", help="JSON-lines file of records instead of card-drawn ones")
     p.add_argument("--batch-size", type=_positive(int), default=10, help="records per batch")
+    p.add_argument("--max-batch-size", type=_positive(int), default=1000,
+                   help="the API's MAX_BATCH_SIZE: the invalid kind's batch_over_cap sends one "
+                        "record more and expects 413")
     p.add_argument("--timeout", type=_positive(float), default=10.0, help="per request, s")
     p.add_argument("--late-ms", type=float, default=10.0,
                    help="a send starting this long after its slot counts as late")
@@ -110,7 +113,7 @@ def _prepare(args) -> tuple[KindSequence, RequestFactory]:
               f"({', '.join(sampler.without_reference)}): their values are drawn uniformly, "
               f"not like the training data, so expect drift (PSI) on them", file=sys.stderr)
     auth = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-    return sequence, RequestFactory(sampler, args.batch_size, auth)
+    return sequence, RequestFactory(sampler, args.batch_size, auth, args.max_batch_size)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,7 +90,8 @@ def test_report_matches_the_servers_counters(live_server, tmp_path, figures):
             if kind.startswith("invalid:")} == {
         "invalid:out_of_range": {"422"}, "invalid:missing_field": {"422"},
         "invalid:unknown_field": {"422"}, "invalid:malformed_json": {"400"},
-        "invalid:wrong_content_type": {"415"}, "invalid:wrong_method": {"405"}}
+        "invalid:wrong_content_type": {"415"}, "invalid:wrong_method": {"405"},
+        "invalid:batch_over_cap": {"413"}}
 
     # the offered rate was held (modest rate: the server is not the bottleneck)
     assert report["achieved_rate"] == pytest.approx(RATE, rel=0.05)
