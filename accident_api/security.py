@@ -5,7 +5,8 @@ none; the production profile sets them). A prediction request must then carry on
 `Authorization: Bearer <key>` or `X-API-Key: <key>`; the SHA-256 digest of the presented key
 is compared with `hmac.compare_digest` against the digest of every configured key (equal
 lengths, so the time taken says nothing about a key's length; no early exit on the first
-match). Keys are never logged or echoed, and only their digests are kept after start-up. Other endpoints (docs, card, health) stay open: they hold no secret.
+match). Keys are never logged or echoed, and only their digests are kept after start-up.
+Other endpoints (docs, card, health) stay open: they hold no secret.
 """
 import base64
 import hashlib
