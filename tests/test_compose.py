@@ -205,8 +205,10 @@ def test_env_example_documents_every_variable():
 def test_dockerfile_layers_user_and_healthcheck():
     text = (ROOT / "Dockerfile").read_text()
     lines = [line for line in text.splitlines() if line and not line.startswith(("#", " "))]
-    deps, code = text.index("COPY setup.cfg pyproject.toml ./"), text.index("COPY . .")
-    assert deps < text.index("pip install -r") < code, "dependencies must be installed first"
+    deps = text.index("COPY setup.cfg pyproject.toml constraints.txt ./")
+    code = text.index("COPY . .")
+    assert deps < text.index("pip install -c constraints.txt -r") < code, \
+        "dependencies must be installed first"
     user = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert user and user[-1].split(":")[0] not in ("root", "0")
     assert 'ENTRYPOINT ["docker/entrypoint.sh"]' in lines
