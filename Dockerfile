@@ -14,12 +14,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, from setup.cfg alone: this layer is rebuilt only when the pins change,
-# not on every code edit.
-COPY setup.cfg pyproject.toml ./
+# Dependencies first, from setup.cfg and constraints.txt alone: this layer is rebuilt only
+# when the pins change, not on every code edit. constraints.txt pins the transitive
+# dependencies too (`make lock`), so a rebuild next month installs the same packages.
+COPY setup.cfg pyproject.toml constraints.txt ./
 RUN python -c "import configparser; c = configparser.ConfigParser(); c.read('setup.cfg'); \
 print(c['options']['install_requires'])" > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt \
+ && pip install -c constraints.txt -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 
 # Then the code (see .dockerignore: no venv, data, models or git history).

@@ -8,16 +8,16 @@ MODEL_DIR ?= models
 
 .PHONY: run test test-fast system-deps venv stack bench clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
 
 system-deps:
-	@scripts/install-system-deps.sh
+	@PYTHON=$(PYTHON) scripts/install-system-deps.sh
 
 ## run: the service on http://127.0.0.1:8000 (trains a synthetic-data model first if none exists)
 run: $(STAMP)
@@ -66,3 +66,13 @@ soak: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+
+## lock: after changing a pin in setup.cfg, install it *without* the old constraints (they
+## would contradict the new pin; pip keeps the installed transitive versions that still fit)
+## and rewrite constraints.txt from the venv
+.PHONY: lock
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python scripts/lock_deps.py
+	touch $(STAMP)

@@ -1,6 +1,6 @@
 """Config: every setting of the service, read from environment variables in this one place."""
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Mapping
 
 
@@ -130,13 +130,3 @@ class Config:
             API_KEYS=tuple(k.strip() for k in (env.get("API_KEYS") or "").split(",") if k.strip()),
             API_KEYS_FILE=_readable_file(env, "API_KEYS_FILE"),
         )
-
-    def as_env(self) -> dict:
-        """The settings as environment variables, for a child process (gunicorn from `serve`)."""
-        env = {}
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if value is None:
-                continue
-            env[field.name] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-        return env

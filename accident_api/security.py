@@ -2,9 +2,11 @@
 
 API keys are off unless API_KEYS or API_KEYS_FILE provides at least one (the local demo needs
 none; the production profile sets them). A prediction request must then carry one in
-`Authorization: Bearer <key>` or `X-API-Key: <key>`; keys are compared with
-`hmac.compare_digest` against every configured key (no early exit on the first match) and are
-never logged or echoed. Other endpoints (docs, card, health) stay open: they hold no secret.
+`Authorization: Bearer <key>` or `X-API-Key: <key>`; the SHA-256 digest of the presented key
+is compared with `hmac.compare_digest` against the digest of every configured key (equal
+lengths, so the time taken says nothing about a key's length; no early exit on the first
+match). Keys are never logged or echoed, and only their digests are kept after start-up.
+Other endpoints (docs, card, health) stay open: they hold no secret.
 """
 import base64
 import hashlib
@@ -29,7 +31,8 @@ class ApiKeyError(ConfigError):
 
 
 def load_keys(keys=(), keys_file=None) -> tuple:
-    """Keys from the API_KEYS list and the API_KEYS_FILE file (one per line, # comments)."""
+    """SHA-256 digests of the keys from the API_KEYS list and the API_KEYS_FILE file (one per
+    line, # comments, also indented ones)."""
     found = [k.strip() for k in keys if k and k.strip()]
     if keys_file:
         try:
@@ -37,12 +40,17 @@ def load_keys(keys=(), keys_file=None) -> tuple:
         except OSError as exc:
             raise ApiKeyError(
                 f"API_KEYS_FILE {keys_file} cannot be read ({exc.strerror})") from None
-        found += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        stripped = (line.strip() for line in lines)
+        found += [line for line in stripped if line and not line.startswith("#")]
     short = [k for k in found if len(k) < 16]
     if short:
         raise ApiKeyError(f"{len(short)} API key(s) shorter than 16 characters: use long random "
                           "keys (e.g. `openssl rand -hex 32`)")
-    return tuple(k.encode() for k in found)
+    return tuple(_digest(k.encode()) for k in found)
+
+
+def _digest(key: bytes) -> bytes:
+    return hashlib.sha256(key).digest()
 
 
 def presented_key() -> bytes | None:
@@ -54,13 +62,15 @@ def presented_key() -> bytes | None:
     return key.strip().encode() if key else None
 
 
-def key_is_valid(presented: bytes | None, keys: tuple) -> bool:
-    """Constant-time comparison against every key (the loop never stops early)."""
+def key_is_valid(presented: bytes | None, digests: tuple) -> bool:
+    """Constant-time comparison of the presented key's digest against every key digest (the
+    loop never stops early; compare_digest on unequal lengths would return at once)."""
     if presented is None:
         return False
+    candidate = _digest(presented)
     valid = False
-    for key in keys:
-        valid |= hmac.compare_digest(presented, key)
+    for digest in digests:
+        valid |= hmac.compare_digest(candidate, digest)
     return valid
 
 

@@ -55,12 +55,13 @@ def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dic
     """
 
     def when_ready(server):
-        if exporter.start_sidecar(config.METRICS_PORT, config.HOST, server.log):
+        if exporter.start_sidecar(config.METRICS_PORT, config.HOST,
+                                  config.PROMETHEUS_MULTIPROC_DIR, server.log):
             server.log.info("metrics exporter on http://%s:%s/metrics", config.HOST,
                             config.METRICS_PORT)
 
     def child_exit(server, worker):
-        exporter.mark_worker_dead(worker.pid)
+        exporter.mark_worker_dead(worker.pid, config.PROMETHEUS_MULTIPROC_DIR)
 
     def on_reload(server):
         # SIGHUP: validate the artifact at MODEL_PATH and swap it in before new workers fork

@@ -25,19 +25,31 @@ class RequestSpec:
 
 class RequestFactory:
     """Builds the RequestSpec for each mix kind; invalid requests rotate through every
-    client-error flavour so each one is exercised."""
+    client-error flavour so each one is exercised. `headers` (e.g. Authorization) go on
+    every request."""
 
-    def __init__(self, sampler: RecordSampler, batch_size: int = 10):
+    def __init__(self, sampler: RecordSampler, batch_size: int = 10,
+                 headers: dict | None = None, max_batch_size: int = 1000):
         self.sampler, self.batch_size = sampler, batch_size
+        self.headers = dict(headers or {})
+        self.max_batch_size = max_batch_size    # the API's MAX_BATCH_SIZE (not published)
         self._invalid = cycle([
             ("out_of_range", self._out_of_range), ("missing_field", self._missing_field),
             ("unknown_field", self._unknown_field), ("malformed_json", self._malformed_json),
             ("wrong_content_type", self._wrong_content_type), ("wrong_method", self._wrong_method),
+            ("batch_over_cap", self._batch_over_cap),
         ])
         self._notfound = cycle(["/no-such-endpoint", "/predict/unknown", "/v0/predict"])
 
     def build(self, kind: str) -> RequestSpec:
         """The next request of ``kind`` (valid, invalid, notfound or batch)."""
+        spec = self._build(kind)
+        if self.headers:
+            spec = RequestSpec(spec.kind, spec.method, spec.path, spec.expected, spec.body,
+                               {**spec.headers, **self.headers})
+        return spec
+
+    def _build(self, kind: str) -> RequestSpec:
         if kind == "valid":
             return _post("valid", PREDICT, self.sampler.record(), {200})
         if kind == "batch":
@@ -79,6 +91,12 @@ class RequestFactory:
         body = json.dumps(self.sampler.record()).encode()
         return RequestSpec("", "POST", PREDICT, frozenset({415}), body,
                            {"Content-Type": "text/plain"})
+
+    def _batch_over_cap(self) -> RequestSpec:
+        # the cap is checked on the count before any record is validated: one record
+        # repeated is enough, and costs the client nothing to build
+        records = [self.sampler.record()] * (self.max_batch_size + 1)
+        return _post("", BATCH, {"records": records}, {413})
 
     def _wrong_method(self) -> RequestSpec:
         return RequestSpec("", "GET", PREDICT, frozenset({405}))

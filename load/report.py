@@ -5,6 +5,7 @@ from load.runner import RunResult, Schedule
 from load.stats import ERROR_DEFINITION
 
 PERCENTILES = ("p50", "p90", "p95", "p99", "p99.9", "max")
+GATE_DEFINITION = "; rate = (errors + dropped + unfinished) / scheduled"
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -16,7 +17,13 @@ def build(result: RunResult, plan: Schedule, settings: dict,
     """Everything the run measured, plus the verdict of each gate that was set."""
     snap = result.stats.snapshot()
     attempted = snap["completed"] + snap["failed"]
-    error_rate = snap["errors"] / attempted if attempted else 0.0
+    unfinished = result.sent - attempted
+    # A send the pool had no room for (dropped) or that never got an answer before the
+    # end (unfinished) is load the server did not serve: counting only answered requests
+    # let a run that shed most of its load pass --max-error-rate 0. Cancelled sends (the
+    # user pressed Ctrl-C) are neither; the run exits 130 anyway.
+    gated = snap["errors"] + result.dropped + unfinished
+    error_rate = gated / result.scheduled if result.scheduled else 0.0
     latency = {name: _ms(snap[name]) for name in PERCENTILES + ("min",)}
     report = {
         "settings": {**settings, "rate": plan.rate, "duration_s": plan.duration,
@@ -29,11 +36,12 @@ def build(result: RunResult, plan: Schedule, settings: dict,
         "scheduled": result.scheduled, "sent": result.sent, "dropped": result.dropped,
         "cancelled": result.cancelled, "late": snap["late"],
         "completed": snap["completed"], "failed": snap["failed"],
-        "unfinished": result.sent - attempted,
+        "unfinished": unfinished,
         "by_status": dict(sorted(snap["by_status"].items())),
         "by_kind": {kind: dict(sorted(c.items())) for kind, c in sorted(snap["by_kind"].items())},
-        "errors": {"count": snap["errors"], "rate": round(error_rate, 6),
-                   "definition": ERROR_DEFINITION, "unexpected": snap["unexpected"]},
+        "errors": {"count": snap["errors"], "gated": gated, "rate": round(error_rate, 6),
+                   "definition": ERROR_DEFINITION + GATE_DEFINITION,
+                   "unexpected": snap["unexpected"]},
         "latency_ms": latency,
         "gates": {},
     }
@@ -84,7 +92,8 @@ def render(report: dict) -> str:
     for kind, counts in report["by_kind"].items():
         lines.append(f"  {kind:<28} " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     errors = report["errors"]
-    lines.append(f"errors {errors['count']} ({errors['rate']:.2%}): {errors['definition']}")
+    lines.append(f"errors {errors['count']}, with dropped and unfinished {errors['gated']} "
+                 f"({errors['rate']:.2%}): {errors['definition']}")
     for what, count in sorted(errors["unexpected"].items()):
         lines.append(f"  unexpected {what}: {count}")
     lines.append("latency (from intended send time): " + "  ".join(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -50,6 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--drift", default="", help="FEATURE=SHIFT,... shift features (drift demo)")
     p.add_argument("--records", help="JSON-lines file of records instead of card-drawn ones")
     p.add_argument("--batch-size", type=_positive(int), default=10, help="records per batch")
+    p.add_argument("--max-batch-size", type=_positive(int), default=1000,
+                   help="the API's MAX_BATCH_SIZE: the invalid kind's batch_over_cap sends one "
+                        "record more and expects 413")
     p.add_argument("--timeout", type=_positive(float), default=10.0, help="per request, s")
     p.add_argument("--late-ms", type=float, default=10.0,
                    help="a send starting this long after its slot counts as late")
@@ -59,7 +63,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-p99", type=float, metavar="MS", help="fail (exit 1) above this p99")
     p.add_argument("--progress-every", type=_positive(float), default=1.0, help="seconds")
     p.add_argument("--quiet", action="store_true", help="no live progress line")
-    return p.parse_args(argv)
+    p.add_argument("--api-key-file", metavar="FILE",
+                   help="send 'Authorization: Bearer KEY' with the first key of FILE (the API's "
+                        "API_KEYS_FILE format: one key a line, # comments); default: the "
+                        "LOAD_API_KEY environment variable, else no key")
+    args = p.parse_args(argv)
+    try:
+        args.api_key = (read_api_key(args.api_key_file) if args.api_key_file
+                        else os.environ.get("LOAD_API_KEY") or None)
+    except ValueError as exc:
+        p.error(str(exc))           # exit 2; the message names the file, never the key
+    return args
+
+
+def read_api_key(path: str) -> str:
+    """The first key of an API_KEYS_FILE-format file (so the API's secret file can be reused)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"--api-key-file {path}: cannot be read ({exc.strerror})") from None
+    for line in lines:
+        key = line.strip()
+        if key and not key.startswith("#"):
+            return key
+    raise ValueError(f"--api-key-file {path}: no key in it (one key a line, # comments)")
 
 
 def _requests(sequence: KindSequence, factory: RequestFactory):
@@ -85,7 +112,8 @@ def _prepare(args) -> tuple[KindSequence, RequestFactory]:
               f"{len(sampler.without_reference)} feature(s) "
               f"({', '.join(sampler.without_reference)}): their values are drawn uniformly, "
               f"not like the training data, so expect drift (PSI) on them", file=sys.stderr)
-    return sequence, RequestFactory(sampler, args.batch_size)
+    auth = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    return sequence, RequestFactory(sampler, args.batch_size, auth, args.max_batch_size)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(file=sys.stderr)
     settings = {"url": args.url, "mix": parse_mix(args.mix), "drift": parse_drift(args.drift),
                 "records": args.records, "batch_size": args.batch_size, "seed": args.seed,
+                "api_key": bool(args.api_key),
                 "setup_requests": {"GET /model?include=reference": 1}}
     report = reporting.build(result, plan, settings, args.max_error_rate, args.max_p99)
     print(reporting.render(report))

@@ -6,6 +6,11 @@ the same size. Latency is measured from the due time, not from when a worker got
 so a slow server shows up as latency instead of as a quietly lower send rate (coordinated
 omission). When every worker is busy and the queue is full the request is dropped and
 counted: the pool is bounded, the timetable is not bent.
+
+A request without a response is classified (load.outcomes): refused, reset, timeout or
+other, so a refused connection (never accepted) is not confused with an accepted request
+the server dropped. `load.background.BackgroundLoad` runs this scheduler in a thread for
+the reliability tests and the soak.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from typing import Callable, Iterator
 
 import requests
 
+from load.outcomes import classify
 from load.payloads import RequestSpec
 from load.stats import Stats
 
@@ -31,6 +37,7 @@ class Schedule:
     concurrency: int = 16
     timeout: float = 10.0
     late_after: float = 0.010       # a send starting this long after its slot is "late"
+    read_versions: bool = False     # parse 200 answers for model_version (costs client CPU)
 
 
 @dataclass
@@ -55,32 +62,43 @@ def _worker(base_url: str, jobs: queue.Queue, stats: Stats, plan: Schedule) -> N
             break
         due, spec = job
         started = time.perf_counter()
-        status, failure = None, None
+        status, failure, version = None, None, None
         try:
             response = session.request(spec.method, base_url + spec.path, data=spec.body,
                                        headers=spec.headers, timeout=plan.timeout)
             status = response.status_code
-        except requests.Timeout:
-            failure = "timeout"
-        except requests.ConnectionError:
-            failure = "connection_error"
-        except requests.RequestException:
-            failure = "request_error"
+            if plan.read_versions and status == 200:
+                version = _model_version(response)
+        except requests.RequestException as exc:
+            failure = classify(exc)
         stats.record(spec.kind, spec.expected, status, failure,
-                     time.perf_counter() - due, started - due > plan.late_after)
+                     time.perf_counter() - due, started - due > plan.late_after, version)
     session.close()
+
+
+def _model_version(response) -> str | None:
+    try:
+        document = response.json()
+    except ValueError:
+        return None
+    return document.get("model_version") if isinstance(document, dict) else None
 
 
 def run(base_url: str, requests_iter: Iterator[RequestSpec], plan: Schedule,
         progress: Callable[[RunResult, float], None] | None = None,
         progress_every: float = 1.0,
-        waiting: Callable[[int], None] | None = None) -> RunResult:
+        waiting: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
+        result: RunResult | None = None) -> RunResult:
     """Send on the timetable; Ctrl-C (KeyboardInterrupt) ends early with partial results.
 
     `waiting(n)` is called once the timetable is done while n responses are still due; a
-    Ctrl-C during that wait stops it (those requests are reported as unfinished).
+    Ctrl-C during that wait stops it (those requests are reported as unfinished). Setting
+    `stop` ends the timetable early (in-flight requests still finish); pass `result` to
+    watch the counts from another thread while it runs.
     """
-    result = RunResult(Stats())
+    result = result if result is not None else RunResult(Stats())
+    stop = stop if stop is not None else threading.Event()
     jobs: queue.Queue = queue.Queue(maxsize=plan.concurrency)
     workers = [threading.Thread(target=_worker, daemon=True, name=f"load-{n}",
                                 args=(base_url.rstrip("/"), jobs, result.stats, plan))
@@ -89,7 +107,7 @@ def run(base_url: str, requests_iter: Iterator[RequestSpec], plan: Schedule,
         worker.start()
     t0 = time.perf_counter()
     try:
-        _schedule(requests_iter, plan, jobs, result, t0, progress, progress_every)
+        _schedule(requests_iter, plan, jobs, result, t0, progress, progress_every, stop)
     except KeyboardInterrupt:
         result.interrupted = True
     # An uninterrupted timetable covers exactly scheduled/rate seconds unless the scheduler
@@ -109,7 +127,7 @@ def run(base_url: str, requests_iter: Iterator[RequestSpec], plan: Schedule,
     return result
 
 
-def _schedule(requests_iter, plan, jobs, result, t0, progress, every) -> None:
+def _schedule(requests_iter, plan, jobs, result, t0, progress, every, stop) -> None:
     """Hand request i to the pool at t0 + i/rate (payload built before the wait, not after)."""
     end, next_progress = t0 + plan.duration, t0 + every
     while plan.max_requests is None or result.scheduled < plan.max_requests:
@@ -118,8 +136,8 @@ def _schedule(requests_iter, plan, jobs, result, t0, progress, every) -> None:
             break
         spec = next(requests_iter)
         delay = due - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
+        if (delay > 0 and stop.wait(delay)) or stop.is_set():
+            break
         result.scheduled += 1
         try:
             jobs.put_nowait((due, spec))

@@ -3,6 +3,12 @@
 prometheus_client chooses its multiprocess value store when it is first imported, so
 `prepare_multiproc_dir` must run before anything imports it; this module therefore imports
 prometheus_client (through prometheus_flask_exporter) only inside the functions that need it.
+
+The directory comes from Config (PROMETHEUS_MULTIPROC_DIR) and is passed to each function as
+an argument. os.environ is touched only because prometheus_client reads the variable itself
+(in every worker, when a metric is first written): `prepare_multiproc_dir` sets it once, for
+that library, and reads it back only to learn which directory the already-imported library
+is using.
 """
 import os
 import sys
@@ -29,6 +35,7 @@ def prepare_multiproc_dir(path: str | None) -> str:
         The directory in use.
     """
     if "prometheus_client" in sys.modules:
+        # the imported library is bound to the directory in its environment variable
         current = os.environ.get(ENV_VAR)
         if current:
             return current
@@ -39,13 +46,15 @@ def prepare_multiproc_dir(path: str | None) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.db"):
         stale.unlink()
-    # prometheus_client reads the variable itself; this is the one place that sets it.
+    # prometheus_client reads the variable itself (no API takes the path): the one place
+    # that sets it. The workers, forked from this process, inherit it.
     os.environ[ENV_VAR] = str(directory)
     return str(directory)
 
 
-def start_sidecar(port: int, host: str, log=None) -> bool:
-    """Serve the workers' aggregated metrics on host:port (gunicorn `when_ready`, in the master).
+def start_sidecar(port: int, host: str, directory: str, log=None) -> bool:
+    """Serve the aggregated metrics of the workers' files in `directory` on host:port
+    (gunicorn `when_ready`, in the master).
 
     A metrics port that cannot be bound (taken, no permission) must never stop predictions:
     one WARNING line, the API keeps serving, and False is returned.
@@ -55,7 +64,7 @@ def start_sidecar(port: int, host: str, log=None) -> bool:
     from monitoring.compaction import LockedCollector
 
     registry = CollectorRegistry()
-    registry.register(LockedCollector(os.environ[ENV_VAR]))
+    registry.register(LockedCollector(directory))
     try:
         start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
@@ -67,9 +76,9 @@ def start_sidecar(port: int, host: str, log=None) -> bool:
     return True
 
 
-def mark_worker_dead(pid: int) -> None:
-    """Drop a dead worker's live gauges and fold its counters/histograms into the archive files
-    (gunicorn `child_exit`): summed values unchanged, directory size bounded."""
+def mark_worker_dead(pid: int, directory: str) -> None:
+    """Drop a dead worker's live gauges and fold its counters/histograms in `directory` into
+    the archive files (gunicorn `child_exit`): summed values unchanged, directory size bounded."""
     from monitoring.compaction import compact_dead_worker
 
-    compact_dead_worker(pid, os.environ[ENV_VAR])
+    compact_dead_worker(pid, directory)

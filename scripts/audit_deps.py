@@ -1,6 +1,6 @@
 """Audit the pinned and installed dependencies for known vulnerabilities (pip-audit + PyPI).
 
-    python scripts/audit_deps.py            # exit 0 clean, 1 known vulnerability, 77 offline
+    python scripts/audit_deps.py   # exit 0 clean, 1 vulnerable or unaccepted unaudited, 77 offline
 
 1. `pip-audit --no-deps --disable-pip` over the exact pins of setup.cfg (install_requires and
    the test extra) plus every package installed in this environment (transitive ones too),
@@ -8,14 +8,18 @@
 2. A package pip-audit reports as "not found" (mirrors that serve only the project-level
    JSON, not /pypi/NAME/VERSION/json) is checked through https://pypi.org/pypi/NAME/json:
    when the installed version is the latest release, that document's `vulnerabilities` are
-   exactly the ones of our version. Otherwise it stays "unaudited" and is listed by name
-   (with the pins among them) so nobody mistakes "not checked" for "clean".
-Offline (PyPI unreachable) the exit status is 77 so a test can skip with the reason.
+   exactly the ones of our version. Otherwise it is "unaudited": it fails the audit unless
+   `.pip-audit-ignore` accepts that exact version with a reason
+   (`unaudited NAME==VERSION  # reason`), so "not checked" is a written decision, never a
+   warning nobody reads.
+Offline (PyPI unreachable) the exit status is 77 so a local run can skip with the reason;
+under CI (CI=true) it is 1: an audit that silently did not run is not a pass.
 """
 from __future__ import annotations
 
 import configparser
 import json
+import os
 import re
 import subprocess
 import sys
@@ -31,19 +35,34 @@ PYPI = "https://pypi.org/pypi/{name}/json"
 OFFLINE = 77
 
 
-def read_ignores(path: Path = IGNORE_FILE) -> dict:
-    """{vulnerability id: reason} from lines `ID  # reason`; a line without a reason is an error."""
-    ignores = {}
+def read_ignores(path: Path = IGNORE_FILE) -> tuple[dict, dict]:
+    """Accepted exceptions, each line with a reason after '#' (a line without one is an error):
+    `ID  # reason` (a known vulnerability) and `unaudited NAME==VERSION  # reason` (a package
+    this PyPI cannot audit). Returns ({vulnerability id: reason}, {"name==version": reason})."""
+    ignores, unaudited = {}, {}
     if not path.is_file():
-        return ignores
+        return ignores, unaudited
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        vuln, _, reason = line.partition("#")
+        entry, _, reason = line.partition("#")
+        entry = entry.strip()
         if not reason.strip():
-            raise ValueError(f"{path.name}:{number}: {vuln.strip()} has no reason after '#'")
-        ignores[vuln.strip()] = reason.strip()
-    return ignores
+            raise ValueError(f"{path.name}:{number}: {entry} has no reason after '#'")
+        kind, _, package = entry.partition(" ")
+        if kind == "unaudited":
+            name, sep, version = package.strip().partition("==")
+            if not sep or not name or not version:
+                raise ValueError(f"{path.name}:{number}: write 'unaudited NAME==VERSION  # why'")
+            unaudited[f"{normalise(name)}=={version}"] = reason.strip()
+        else:
+            ignores[entry] = reason.strip()
+    return ignores, unaudited
+
+
+def in_ci(env=os.environ) -> bool:
+    """CI=true (GitHub Actions, GitLab, most CI systems set it)."""
+    return env.get("CI", "").lower() in ("true", "1", "yes")
 
 
 def pinned_requirements() -> list:
@@ -93,7 +112,7 @@ def project_vulnerabilities(name: str, version: str) -> list | None:
 
 def audit() -> dict:
     """Run both steps; return the figures (see module docstring)."""
-    ignores = read_ignores()
+    ignores, accepted_unaudited = read_ignores()
     pins = {normalise(r.split("==")[0]): r.split("==")[1] for r in pinned_requirements()}
     installed = {normalise(r.split("==")[0]): r.split("==")[1] for r in installed_requirements()}
     packages = {**installed, **pins}
@@ -108,6 +127,7 @@ def audit() -> dict:
         fallback = dict(zip(skipped, pool.map(
             lambda n: project_vulnerabilities(n, packages[n]), skipped)))
     unaudited = sorted(n for n, vulns in fallback.items() if vulns is None)
+    unaccepted = [n for n in unaudited if f"{n}=={packages[n]}" not in accepted_unaudited]
     for name, vulns in fallback.items():
         ids = [v["id"] for v in vulns or []
                if v["id"] not in ignores and not set(v.get("aliases") or ()) & set(ignores)]
@@ -116,8 +136,15 @@ def audit() -> dict:
     return {"packages": len(packages), "pins": len(pins),
             "audited_by_pip_audit": len(report["dependencies"]) - len(skipped),
             "audited_by_project_json": len(skipped) - len(unaudited),
-            "unaudited": unaudited, "unaudited_pins": [n for n in unaudited if n in pins],
+            "unaudited": [f"{n}=={packages[n]}" for n in unaudited],
+            "unaudited_pins": [n for n in unaudited if n in pins],
+            "unaudited_not_accepted": [f"{n}=={packages[n]}" for n in unaccepted],
             "vulnerable": vulnerable, "ignored": ignores}
+
+
+def failed(figures: dict) -> bool:
+    """A known vulnerability, or a package nobody could audit and nobody accepted."""
+    return bool(figures["vulnerable"] or figures["unaudited_not_accepted"])
 
 
 def pypi_reachable() -> bool:
@@ -129,11 +156,15 @@ def pypi_reachable() -> bool:
 
 def main() -> int:
     if not pypi_reachable():
+        if in_ci():
+            print("audit FAILED: PyPI's JSON API (https://pypi.org/pypi/...) is unreachable "
+                  "and CI is set: the dependencies were not audited", file=sys.stderr)
+            return 1
         print("audit skipped: PyPI's JSON API (https://pypi.org/pypi/...) is unreachable")
         return OFFLINE
     figures = audit()
     print(json.dumps(figures, indent=2))
-    return 1 if figures["vulnerable"] else 0
+    return 1 if failed(figures) else 0
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ cat <<EOF
   Prometheus  http://127.0.0.1:$PROMETHEUS_PORT/       (targets: /targets, alerts: /alerts)
   Grafana     not started natively: use 'docker compose up', or point a local Grafana at
               the Prometheus URL above and import grafana-provisioning/dashboards/json/
-  Load        make load LOAD_ARGS='--rate 20 --duration 60'
+  Load        make load LOAD_ARGS='--url http://127.0.0.1:$PORT --rate 20 --duration 60'
 
 >>> stack ready; Ctrl-C stops it
 EOF

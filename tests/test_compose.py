@@ -42,6 +42,18 @@ def config(tmp_path_factory):
     return yaml.safe_load(done.stdout)
 
 
+def _ports(service: dict) -> list[dict]:
+    """Published ports as {host_ip, published, target}: docker-compose 1.29 prints a port
+    with a host address in the short "IP:PUBLISHED:TARGET/tcp" form, others as mappings."""
+    ports = []
+    for port in service.get("ports", []):
+        if isinstance(port, str):
+            host_ip, published, target = port.split("/")[0].rsplit(":", 2)
+            port = {"host_ip": host_ip, "published": int(published), "target": int(target)}
+        ports.append(port)
+    return ports
+
+
 def _volumes(service: dict) -> list[tuple[str, str, str]]:
     entries = []
     for volume in service.get("volumes", []):
@@ -115,13 +127,24 @@ def _prometheus_targets(job: str) -> list[str]:
 
 def test_api_ports_agree_with_prometheus_scrape_target(config):
     api = config["services"]["api"]
-    assert [(p["published"], p["target"]) for p in api["ports"]] == [(8000, 8000)]
+    assert [(p["published"], p["target"]) for p in _ports(api)] == [(8000, 8000)]
     assert "9200" in api["expose"], "the metrics port must stay on the internal network"
-    published = {str(p["target"]) for p in api["ports"]}
+    published = {str(p["target"]) for p in _ports(api)}
     assert "9200" not in published
     assert _prometheus_targets("accident-api") == ["api:9200"]
     for name, service in config["services"].items():
-        assert all(p["target"] != 9200 for p in service.get("ports", [])), name
+        assert all(p["target"] != 9200 for p in _ports(service)), name
+
+
+def test_published_ports_bind_to_loopback_unless_bind_addr_says_otherwise(config, tmp_path):
+    published = {name: [p.get("host_ip") for p in _ports(service)]
+                 for name, service in config["services"].items() if service.get("ports")}
+    assert published == {"api": ["127.0.0.1"], "prometheus": ["127.0.0.1"],
+                         "grafana": ["127.0.0.1"]}
+    done = compose(tmp_path, "config", env_text=TEST_ENV + "BIND_ADDR=0.0.0.0\n")
+    assert done.returncode == 0, done.stderr
+    assert {p.get("host_ip") for s in yaml.safe_load(done.stdout)["services"].values()
+            for p in _ports(s)} == {"0.0.0.0"}
 
 
 def test_grafana_datasource_points_at_the_prometheus_service(config):
@@ -130,7 +153,7 @@ def test_grafana_datasource_points_at_the_prometheus_service(config):
     (source,) = [s for s in sources["datasources"] if s["uid"] == "prometheus"]
     host, port = re.fullmatch(r"http://([\w-]+):(\d+)", source["url"]).groups()
     assert host in config["services"]
-    assert [p["target"] for p in config["services"][host]["ports"]] == [int(port)]
+    assert [p["target"] for p in _ports(config["services"][host])] == [int(port)]
 
 
 def test_grafana_home_dashboard_is_the_provisioned_one(config):
@@ -161,6 +184,18 @@ def test_services_run_read_only_with_healthchecks(config):
         assert "healthcheck" in services[name], name
 
 
+def test_services_built_from_the_api_image_but_not_serving_disable_its_healthcheck(config):
+    """The Dockerfile's HEALTHCHECK probes /health/ready on :8000: inherited by the trainer
+    and the load generator it would mark them unhealthy for as long as they run."""
+    services = config["services"]
+    for name in ("trainer", "load"):
+        assert services[name]["image"] == services["api"]["image"], name
+        # `disable: true`, which docker-compose 1.29 resolves to the equivalent test NONE
+        assert services[name].get("healthcheck") in ({"disable": True},
+                                                     {"test": ["NONE"]}), name
+    assert "healthcheck" not in services["api"], "the api keeps the image's own HEALTHCHECK"
+
+
 def test_env_example_documents_every_variable():
     used = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text()))
     documented = set(re.findall(r"^(\w+)=", (ROOT / ".env.example").read_text(), re.M))
@@ -170,8 +205,10 @@ def test_env_example_documents_every_variable():
 def test_dockerfile_layers_user_and_healthcheck():
     text = (ROOT / "Dockerfile").read_text()
     lines = [line for line in text.splitlines() if line and not line.startswith(("#", " "))]
-    deps, code = text.index("COPY setup.cfg pyproject.toml ./"), text.index("COPY . .")
-    assert deps < text.index("pip install -r") < code, "dependencies must be installed first"
+    deps = text.index("COPY setup.cfg pyproject.toml constraints.txt ./")
+    code = text.index("COPY . .")
+    assert deps < text.index("pip install -c constraints.txt -r") < code, \
+        "dependencies must be installed first"
     user = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert user and user[-1].split(":")[0] not in ("root", "0")
     assert 'ENTRYPOINT ["docker/entrypoint.sh"]' in lines

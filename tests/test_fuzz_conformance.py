@@ -59,7 +59,7 @@ def test_the_plan_covers_every_documented_operation(wsgi_schema):
                          ids=[f"{m} {p} {mode.value}{' pinned' if pin else ''}"
                               for m, p, mode, _, pin in CASES])
 def test_responses_conform_to_the_documented_schema(wsgi_schema, app, method, path, mode,
-                                                    examples, pin):
+                                                    examples, pin, figures):
     predictor = app.extensions["accident_api.model"].predictor
     operation = wsgi_schema[path][method]
     statuses, failures = Counter(), []
@@ -80,8 +80,9 @@ def test_responses_conform_to_the_documented_schema(wsgi_schema, app, method, pa
             failures.append(f"{response.status_code}: {failure}"[:400])
 
     check()
-    print(f"\n{method} {path} {mode.value}{' pinned' if pin else ''}: {sum(statuses.values())} "
-          f"cases, statuses {dict(sorted(statuses.items()))}, non-conforming {len(failures)}")
+    figures(f"{method} {path} {mode.value}{' pinned' if pin else ''}: "
+            f"{sum(statuses.values())} cases, statuses {dict(sorted(statuses.items()))}, "
+            f"non-conforming {len(failures)}")
     assert not failures, failures[:3]
     assert not any(status >= 500 for status in statuses)
     assert sum(statuses.values()) >= min(examples, 1)

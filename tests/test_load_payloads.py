@@ -99,16 +99,24 @@ def test_card_accepts_card_or_wrapped_card():
 
 def test_invalid_requests_cover_every_client_error_flavour():
     factory = RequestFactory(sampler())
-    specs = [factory.build("invalid") for _ in range(12)]
+    specs = [factory.build("invalid") for _ in range(14)]
     kinds = Counter(spec.kind for spec in specs)
     assert kinds == {f"invalid:{k}": 2 for k in (
         "out_of_range", "missing_field", "unknown_field", "malformed_json",
-        "wrong_content_type", "wrong_method")}
+        "wrong_content_type", "wrong_method", "batch_over_cap")}
     statuses = {spec.kind: set(spec.expected) for spec in specs}
     assert statuses["invalid:malformed_json"] == {400}
     assert statuses["invalid:wrong_content_type"] == {415}
     assert statuses["invalid:wrong_method"] == {405}
     assert statuses["invalid:out_of_range"] == {422}
+    assert statuses["invalid:batch_over_cap"] == {413}
+
+
+def test_batch_over_cap_sends_one_record_more_than_the_cap():
+    factory = RequestFactory(sampler(), max_batch_size=7)
+    spec = next(s for s in (factory.build("invalid") for _ in range(7))
+                if s.kind == "invalid:batch_over_cap")
+    assert spec.path == "/predict/batch" and len(json.loads(spec.body)["records"]) == 8
 
 
 def test_valid_batch_and_notfound_requests():

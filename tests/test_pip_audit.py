@@ -1,13 +1,12 @@
 """pip-audit in CI: no known vulnerability in the pinned or installed dependencies.
 
 Talks to PyPI (https://pypi.org/pypi/...), the one test that leaves 127.0.0.1: marked
-`audit`, skipped with the reason when PyPI is unreachable. Accepted exceptions live in
-.pip-audit-ignore, each with its reason.
+`audit`; when PyPI is unreachable it is skipped with the reason locally, and fails under CI
+(CI=true). Accepted exceptions live in .pip-audit-ignore, each with its reason.
 """
 import json
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,31 @@ import audit_deps  # noqa: E402
 def test_every_accepted_exception_has_a_reason(tmp_path):
     audit_deps.read_ignores()                       # the committed file parses
     bad = tmp_path / "ignore"
-    bad.write_text("PYSEC-2099-1\n")
-    with pytest.raises(ValueError, match="no reason"):
-        audit_deps.read_ignores(bad)
-    bad.write_text("# header\nGHSA-xxxx-yyyy-zzzz  # fixed upstream, unused code path\n")
-    assert audit_deps.read_ignores(bad) == {
-        "GHSA-xxxx-yyyy-zzzz": "fixed upstream, unused code path"}
+    for line in ("PYSEC-2099-1\n", "unaudited numpy==2.4.6\n",
+                 "unaudited numpy  # no version\n"):
+        bad.write_text(line)
+        with pytest.raises(ValueError, match="no reason|NAME==VERSION"):
+            audit_deps.read_ignores(bad)
+    bad.write_text("# header\nGHSA-xxxx-yyyy-zzzz  # fixed upstream, unused code path\n"
+                   "unaudited Some_Pkg==1.0  # older than the latest release\n")
+    assert audit_deps.read_ignores(bad) == (
+        {"GHSA-xxxx-yyyy-zzzz": "fixed upstream, unused code path"},
+        {"some-pkg==1.0": "older than the latest release"})
+
+
+def test_an_unaudited_package_fails_unless_accepted():
+    figures = {"vulnerable": {}, "unaudited_not_accepted": ["numpy==2.4.6"]}
+    assert audit_deps.failed(figures)
+    assert not audit_deps.failed({**figures, "unaudited_not_accepted": []})
+
+
+def test_unreachable_pypi_fails_under_ci_and_skips_locally(monkeypatch, capsys):
+    monkeypatch.setattr(audit_deps, "pypi_reachable", lambda: False)
+    monkeypatch.setenv("CI", "true")
+    assert audit_deps.main() == 1
+    assert "not audited" in capsys.readouterr().err
+    monkeypatch.delenv("CI")
+    assert audit_deps.main() == audit_deps.OFFLINE
 
 
 def test_pins_are_exact():
@@ -35,18 +53,21 @@ def test_pins_are_exact():
 
 
 @pytest.mark.audit
-def test_no_known_vulnerabilities_in_dependencies():
+def test_no_known_vulnerabilities_in_dependencies(figures):
     if not audit_deps.pypi_reachable():
+        if audit_deps.in_ci():
+            pytest.fail("PyPI's JSON API is unreachable and CI is set: the dependencies were "
+                        "not audited")
         pytest.skip("PyPI's JSON API is unreachable (offline): dependencies not audited")
     done = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True,
                           timeout=900, cwd=ROOT)
-    figures = json.loads(done.stdout)
-    print(f"\naudited {figures['packages']} packages ({figures['pins']} pins): "
-          f"{figures['audited_by_pip_audit']} by pip-audit, {figures['audited_by_project_json']} "
-          f"by PyPI's project JSON; unaudited {figures['unaudited']}; vulnerable "
-          f"{figures['vulnerable']}; accepted {figures['ignored']}")
-    assert figures["vulnerable"] == {}, "upgrade the pin or document it in .pip-audit-ignore"
+    audit = json.loads(done.stdout)
+    figures(f"audited {audit['packages']} packages ({audit['pins']} pins): "
+            f"{audit['audited_by_pip_audit']} by pip-audit, {audit['audited_by_project_json']} "
+            f"by PyPI's project JSON; unaudited {audit['unaudited']} (not accepted: "
+            f"{audit['unaudited_not_accepted']}); vulnerable {audit['vulnerable']}; accepted "
+            f"{audit['ignored']}")
+    assert audit["vulnerable"] == {}, "upgrade the pin or document it in .pip-audit-ignore"
+    assert audit["unaudited_not_accepted"] == [], \
+        "not auditable against this PyPI: upgrade, or accept in .pip-audit-ignore with a reason"
     assert done.returncode == 0, done.stderr[-2000:]
-    if figures["unaudited_pins"]:
-        warnings.warn(f"pins not auditable against this PyPI (older than the latest release, "
-                      f"no per-version JSON): {figures['unaudited_pins']}")

@@ -14,11 +14,11 @@ pytestmark = pytest.mark.skipif(shutil.which("docker-compose") is None,
                                 reason="docker-compose not installed (make system-deps)")
 
 
-def compose(tmp_path, env_text):
+def compose(tmp_path, env_text, files=FILES):
     env_file = tmp_path / "compose.env"
     env_file.write_text(env_text)
-    return subprocess.run(["docker-compose", "--project-directory", str(ROOT), *FILES,
-                           "--env-file", str(env_file), "config"],
+    return subprocess.run(["docker-compose", "--project-directory", str(ROOT), *files,
+                           "--env-file", str(env_file), "--profile", "load", "config"],
                           capture_output=True, text=True, timeout=60, cwd=ROOT,
                           env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
 
@@ -41,3 +41,14 @@ def test_production_profile_mounts_the_keys_as_a_secret(tmp_path):
     assert config["secrets"]["api_keys"]["file"] == str(keys)
     assert api["read_only"] is True          # from the demo stack, kept in production
     assert config["services"]["grafana"]["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+
+
+def test_production_load_sends_the_key_from_the_same_secret(tmp_path):
+    keys = tmp_path / "api-keys"
+    keys.write_text("0123456789abcdef0123456789abcdef\n")
+    env = f"GF_SECURITY_ADMIN_PASSWORD=long-random\nAPI_KEYS_FILE_HOST={keys}\n"
+    prod = yaml.safe_load(compose(tmp_path, env).stdout)["services"]["load"]
+    demo = yaml.safe_load(compose(tmp_path, env, FILES[:2]).stdout)["services"]["load"]
+    assert [s["source"] if isinstance(s, dict) else s for s in prod["secrets"]] == ["api_keys"]
+    assert prod["command"] == demo["command"] + ["--api-key-file=/run/secrets/api_keys"]
+    assert not any("LOAD_API_KEY" in str(v) for v in prod.get("environment", {}).values())

@@ -170,7 +170,8 @@ def kill_one_worker(live_server):
         time.sleep(0.1)
 
 
-def test_dashboard_alerts_and_counters_against_real_prometheus(live_server, prometheus):
+def test_dashboard_alerts_and_counters_against_real_prometheus(live_server, prometheus,
+                                                               figures):
     threshold = drift_threshold()
     started = time.time()
     baseline = scraped_requests_total(live_server.metrics_url)
@@ -188,6 +189,9 @@ def test_dashboard_alerts_and_counters_against_real_prometheus(live_server, prom
     wait_for_count(prometheus, baseline + client.sent)
     prometheus.wait_for(lambda: len(psi(prometheus, "5m")) == len(reference), what="PSI of every feature")
     calm = psi(prometheus, "5m")
+    worst = max(calm.items(), key=lambda kv: kv[1])
+    figures(f"phase A: {client.sent} requests sent; worst 5m PSI {worst[0]}={worst[1]:.3f} "
+            f"(alert threshold {threshold})")
     assert max(calm.values()) < threshold, sorted(calm.items(), key=lambda kv: -kv[1])[:5]
 
     # (a) the sketch's five queries, verbatim.
@@ -208,6 +212,9 @@ def test_dashboard_alerts_and_counters_against_real_prometheus(live_server, prom
         lambda: (lambda p: p if p.get(SHIFTED_FEATURE, 0) > threshold else None)(psi(prometheus, "5m")),
         what=f"PSI({SHIFTED_FEATURE}) > {threshold}")
     others = {f: v for f, v in drifted.items() if f != SHIFTED_FEATURE}
+    figures(f"phase B (after a worker SIGKILL): {client.sent} requests sent in all; "
+            f"PSI {SHIFTED_FEATURE} {calm[SHIFTED_FEATURE]:.3f} -> "
+            f"{drifted[SHIFTED_FEATURE]:.3f}, worst other {max(others.values()):.3f}")
     assert max(others.values()) < threshold, sorted(others.items(), key=lambda kv: -kv[1])[:5]
     assert calm[SHIFTED_FEATURE] < threshold < drifted[SHIFTED_FEATURE]
     assert psi(prometheus, "1h")[SHIFTED_FEATURE] > threshold
@@ -227,5 +234,9 @@ def test_dashboard_alerts_and_counters_against_real_prometheus(live_server, prom
 
     # (c) the multiprocess aggregation is exact: every request we sent, no more, no less.
     time.sleep(2.5)  # two more scrapes: nothing else may arrive
-    assert prometheus.scalar("sum(http_requests_total)") == baseline + client.sent
+    counted = prometheus.scalar("sum(http_requests_total)")
+    figures(f"Prometheus sum(http_requests_total) {counted:.0f} = baseline {baseline:.0f} + "
+            f"{client.sent} sent; {len(panel_exprs)} panel queries all returned data; "
+            f"{time.time() - started:.1f}s")
+    assert counted == baseline + client.sent
     assert time.time() - started < 90

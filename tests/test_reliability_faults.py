@@ -1,6 +1,7 @@
 """Faults beside the request path (Prometheus, metrics port, metric files) and HTTP limits.
 
-Real gunicorn on 127.0.0.1; each test prints its figures and asserts them.
+Real gunicorn on 127.0.0.1 under load from load/run.py's scheduler; each test reports its
+figures (the `figures` fixture) and asserts them.
 """
 import glob
 import socket
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from load.steady import REFUSED, SteadyLoad
+from load.background import BackgroundLoad, predict_requests
 from tests.fixtures.observability import start_prometheus, stop_prometheus
 from tests.fixtures.reliability import wait_ready
 from tests.fixtures.service import LiveServer, server_env, start_process
@@ -21,31 +22,30 @@ pytestmark = pytest.mark.integration
 
 
 def test_prometheus_going_away_never_affects_predictions(live_server_factory, seed_record,
-                                                         tmp_path):
+                                                         tmp_path, figures):
     server = live_server_factory()
     target = urlsplit(server.metrics_url).netloc
     for name in ("prom1", "prom2"):
         (tmp_path / name).mkdir()
     prometheus = start_prometheus(target, tmp_path / "prom1")
-    with SteadyLoad(server.url, seed_record, rate=40) as load:
+    with BackgroundLoad(server.url, predict_requests(seed_record), rate=40) as load:
         prometheus.wait_for(lambda: prometheus.scalar('up{job="accident-api"}') == 1, 30,
                             "a first scrape")
         stop_prometheus(prometheus)                      # Prometheus down mid-load
-        down_from = load.tally.sent
+        down_from = load.sent
         time.sleep(2.0)
         prometheus = start_prometheus(target, tmp_path / "prom2")
         up_again = prometheus.wait_for(
             lambda: prometheus.scalar('sum(http_requests_total)'), 30, "a scrape after restart")
         stop_prometheus(prometheus)
-    tally = load.tally
-    print(f"\nPrometheus stopped after {down_from} requests, restarted, stopped: "
-          f"{tally.summary()}; restarted Prometheus read sum(http_requests_total)={up_again}")
-    assert tally.failed() == 0 and tally.count(REFUSED) == 0, tally.summary()
-    assert up_again > 0
+    figures(f"Prometheus stopped after {down_from} requests, restarted, stopped: "
+            f"{load.summary()}; restarted Prometheus read sum(http_requests_total)={up_again}")
+    assert load.stats.errors == 0 and load.result.dropped == 0, load.summary()
+    assert load.count("200") > 0 and up_again > 0
 
 
 def test_metrics_port_taken_is_one_warning_and_predictions_still_served(
-        trained_model_dir, tmp_path, seed_record):
+        trained_model_dir, tmp_path, seed_record, figures):
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", 0))
     squatter.listen(1)
@@ -58,12 +58,13 @@ def test_metrics_port_taken_is_one_warning_and_predictions_still_served(
                         tmp_path / "logs", env)
     try:
         wait_ready(server.url)
-        with SteadyLoad(server.url, seed_record, rate=30, max_requests=60) as load:
+        with BackgroundLoad(server.url, predict_requests(seed_record), rate=30,
+                            max_requests=60) as load:
             time.sleep(2.5)
         warnings = [line for line in server.logs().splitlines()
                     if "metrics exporter NOT started" in line]
-        print(f"\nmetrics port {taken} taken: {load.tally.summary()}\nlog: {warnings}")
-        assert load.tally.outcomes[200] == load.tally.sent > 0
+        figures(f"metrics port {taken} taken: {load.summary()}; log: {warnings}")
+        assert load.count("200") == load.result.scheduled == 60
         assert len(warnings) == 1 and "[WARNING]" in warnings[0]
         assert process.poll() is None
     finally:
@@ -72,29 +73,30 @@ def test_metrics_port_taken_is_one_warning_and_predictions_still_served(
 
 
 def test_multiprocess_dir_stays_bounded_over_many_worker_recycles(live_server_factory,
-                                                                  seed_record):
+                                                                  seed_record, figures):
     server = live_server_factory(MAX_REQUESTS=4, MAX_REQUESTS_JITTER=0)
     sizes, recycled = [], set()
-    with SteadyLoad(server.url, seed_record, rate=40, max_requests=320) as load:
-        while load.tally.sent < 320 and any(t.is_alive() for t in load._workers):
+    with BackgroundLoad(server.url, predict_requests(seed_record), rate=40,
+                        max_requests=320) as load:
+        while load.running:
             recycled.update(server.worker_pids())
             sizes.append(len(glob.glob(str(server.metrics_dir / "*.db"))))
             time.sleep(0.2)
     time.sleep(1.0)
     files = sorted(p.name for p in server.metrics_dir.glob("*.db"))
     counted = http_requests_total(server, "predictions.predict")
-    tally = load.tally
-    print(f"\n{len(recycled)} worker pids seen (max_requests=4): {tally.summary()}; "
-          f"metric files over time max {max(sizes)} (now {len(files)}: {files}); "
-          f"server counted {counted:.0f}")
+    figures(f"{len(recycled)} worker pids seen (max_requests=4): {load.summary()}; "
+            f"metric files over time max {max(sizes)} (now {len(files)}: {files}); "
+            f"server counted {counted:.0f}")
     assert len(recycled) >= 30, "the test must have recycled many workers"
-    assert tally.failed() == 0 and tally.count(REFUSED) == 0, tally.summary()
-    # master + 2 live workers (4 files each at most) + one archive per type
-    assert max(sizes) <= 16 and len(files) <= 16, files
-    assert counted == tally.outcomes[200], "compaction must keep every count"
+    assert load.stats.errors == 0 and load.result.dropped == 0, load.summary()
+    # the README's bound: 4 files per live process (master + 2 workers) + 3 archives = 15
+    # (gunicorn runs child_exit, the compaction, before it forks the replacement)
+    assert max(sizes) <= 15 and len(files) <= 15, files
+    assert counted == load.count("200") == 320, "compaction must keep every count"
 
 
-def test_http_limits_are_enforced_before_the_app(live_server_factory, seed_record):
+def test_http_limits_are_enforced_before_the_app(live_server_factory, seed_record, figures):
     server = live_server_factory(MAX_BATCH_SIZE=10, MAX_CONTENT_LENGTH=64 * 1024)
     url = server.url + "/predict"
     cases = {
@@ -110,7 +112,7 @@ def test_http_limits_are_enforced_before_the_app(live_server_factory, seed_recor
                                                 json={"records": [seed_record] * 11}),
     }
     statuses = {name: response.status_code for name, response in cases.items()}
-    print(f"\nlimits: {statuses}")
+    figures(f"limits: {statuses}")
     assert statuses == {"request line > 4094": 414, "101 header fields": 431,
                         "header field > 8190 bytes": 431, "body > MAX_CONTENT_LENGTH": 413,
                         "batch > MAX_BATCH_SIZE": 413}
@@ -119,7 +121,7 @@ def test_http_limits_are_enforced_before_the_app(live_server_factory, seed_recor
 
 
 def test_a_slow_client_holds_a_worker_no_longer_than_the_worker_timeout(live_server_factory,
-                                                                       seed_record):
+                                                                       seed_record, figures):
     timeout = 3
     server = live_server_factory(GUNICORN_TIMEOUT=timeout)
     started = time.monotonic()
@@ -134,9 +136,9 @@ def test_a_slow_client_holds_a_worker_no_longer_than_the_worker_timeout(live_ser
     for sock in slow:
         sock.close()
     timeouts = server.logs().count("WORKER TIMEOUT")
-    print(f"\nslow clients x2 with GUNICORN_TIMEOUT={timeout}s: a normal request was answered "
-          f"{answer.status_code} after {served_after:.1f}s; slow connections ended "
-          f"{outcomes} after {released_after:.1f}s; WORKER TIMEOUT lines {timeouts}")
+    figures(f"slow clients x2 with GUNICORN_TIMEOUT={timeout}s: a normal request was "
+            f"answered {answer.status_code} after {served_after:.1f}s; slow connections ended "
+            f"{outcomes} after {released_after:.1f}s; WORKER TIMEOUT lines {timeouts}")
     assert answer.status_code == 200
     assert served_after < 3 * timeout + 5
     # the timed-out worker is aborted: its slow client gets a 500 or a closed connection

@@ -1,8 +1,9 @@
 """Reliability under the weekly events: graceful stop/start, model update, worker crash.
 
-Each test runs real gunicorn on 127.0.0.1 under a steady load (load.steady.SteadyLoad, which
-tells a refused connection from a reset one), triggers the event, prints its figures and
-asserts them. Timing bounds are generous: the machine is 2 shared cores.
+Each test runs real gunicorn on 127.0.0.1 under load from load/run.py's scheduler
+(load.background.BackgroundLoad, which tells a refused connection from a reset one),
+triggers the event, reports its figures (the `figures` fixture) and asserts them. Timing
+bounds are generous: the machine is 2 shared cores.
 """
 import json
 import os
@@ -17,12 +18,13 @@ import time
 import pytest
 import requests
 
-from load.steady import REFUSED, RESET, SteadyLoad
+from load.background import BackgroundLoad, predict_requests
+from load.outcomes import REFUSED, RESET
 from tests.fixtures.reliability import send_signal, wait_ready
 
 pytestmark = pytest.mark.integration
 
-RATE = 40.0       # req/s, 4 threads: well under what 2 sync workers serve on 2 busy cores
+RATE = 40.0       # req/s: well under what 2 sync workers serve on 2 busy cores
 
 
 def http_requests_total(server, endpoint=None) -> float:
@@ -51,92 +53,107 @@ def wait_for(predicate, timeout=30.0, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+BATCHES = 4             # concurrent: both workers busy, two more waiting in the backlog
+# A 1,000-record batch is answered in ~0.2 s here, before a SIGTERM sent 0.3 s after it;
+# 5,000 records (cap and body limit raised for this server) take over a second each.
+BATCH_RECORDS = 5000
+
+
 def test_sigterm_finishes_in_flight_and_a_stop_start_cycle_loses_no_accepted_request(
-        live_server_factory, seed_record):
-    server = live_server_factory(GRACEFUL_TIMEOUT=20)
+        live_server_factory, seed_record, figures):
+    limits = {"GRACEFUL_TIMEOUT": 20, "MAX_BATCH_SIZE": BATCH_RECORDS,
+              "MAX_CONTENT_LENGTH": 16 * 1024 * 1024}
+    server = live_server_factory(**limits)
     port = server.env["PORT"]
-    big_batch = {"records": [seed_record] * 1000}   # long enough to be in flight at SIGTERM
-    batch_results = []
+    big_batch = {"records": [seed_record] * BATCH_RECORDS}
+    batches = []                                   # (sent at, answered at, status or error)
 
     def send_batch():
+        sent = time.monotonic()
         try:
-            response = requests.post(server.url + "/predict/batch", json=big_batch, timeout=30)
-            batch_results.append(response.status_code)
+            response = requests.post(server.url + "/predict/batch", json=big_batch, timeout=60)
+            batches.append((sent, time.monotonic(), response.status_code))
         except requests.RequestException as exc:
-            batch_results.append(repr(exc))
+            batches.append((sent, time.monotonic(), repr(exc)))
 
-    with SteadyLoad(server.url, seed_record, rate=RATE) as load:
+    # while the batches hold both workers, requests queue up: a pool big enough not to drop
+    with BackgroundLoad(server.url, predict_requests(seed_record), rate=RATE,
+                        concurrency=128) as load:
         time.sleep(2.0)
-        batches = [threading.Thread(target=send_batch) for _ in range(2)]
-        for thread in batches:
+        threads = [threading.Thread(target=send_batch) for _ in range(BATCHES)]
+        for thread in threads:
             thread.start()
-        time.sleep(0.05)
-        before_stop = load.tally.sent
-        stop_started = time.monotonic()
+        time.sleep(0.3)                            # the batches are accepted, none answered
+        before_stop = load.sent
+        sigterm_at = time.monotonic()
         send_signal(server, signal.SIGTERM)
-        server.process.wait(timeout=40)
-        stop_seconds = time.monotonic() - stop_started
-        for thread in batches:
-            thread.join(30)
+        server.process.wait(timeout=60)
+        stop_seconds = time.monotonic() - sigterm_at
+        for thread in threads:
+            thread.join(60)
         time.sleep(1.0)                                  # down: connections are refused
-        restarted = live_server_factory(PORT=port, GRACEFUL_TIMEOUT=20)
+        restarted = live_server_factory(PORT=port, **limits)
         wait_ready(restarted.url)
         time.sleep(2.0)
-    tally = load.tally
-    print(f"\nstop/start: {tally.summary()}; stop took {stop_seconds:.2f}s; "
-          f"in-flight batches at SIGTERM -> {batch_results}; sent before SIGTERM {before_stop}")
+    after = sorted(round(done - sigterm_at, 2) for _, done, _ in batches)
+    figures(f"stop/start: {load.summary()}")
+    figures(f"stop took {stop_seconds:.2f}s; {BATCHES} x {BATCH_RECORDS}-record batches sent "
+            f"before SIGTERM -> {[status for _, _, status in batches]}, answered "
+            f"{after} s after SIGTERM; sent before SIGTERM {before_stop}")
     assert server.process.returncode == 0
-    assert stop_seconds < 15, "workers must exit once their requests are done"
-    assert batch_results == [200, 200], "requests in flight at SIGTERM must finish"
-    assert tally.failed() == 0, f"accepted requests lost: {tally.summary()}"
-    assert tally.count(RESET) == 0
-    assert tally.count(REFUSED) > 0, "the test must have sent while the server was down"
-    assert tally.outcomes[200] > 3 * RATE, "too few answered requests to mean anything"
+    assert stop_seconds < 30, "workers must exit once their requests are done"
+    assert [status for _, _, status in batches] == [200] * BATCHES, \
+        "requests in flight at SIGTERM must finish"
+    assert all(sent < sigterm_at < done for sent, done, _ in batches), \
+        f"every batch must have been in flight at SIGTERM: answered {after} s after it"
+    assert load.lost() == 0, f"accepted requests lost: {load.summary()}"
+    assert load.count(RESET) == 0 and load.result.dropped == 0
+    assert load.count(REFUSED) > 0, "the test must have sent while the server was down"
+    assert load.count("200") > 3 * RATE, "too few answered requests to mean anything"
 
 
 def test_sighup_swaps_a_valid_model_without_a_failed_request(
-        live_server_factory, model_link, alt_model_dir, trained_model_dir, seed_record):
+        live_server_factory, model_link, alt_model_dir, trained_model_dir, seed_record,
+        figures):
     server = live_server_factory(MODEL_PATH=model_link.path)
     old = requests.get(server.url + "/model", timeout=5).json()["version"]
     new = json.loads((alt_model_dir / "model_card.json").read_text())["version"]
     assert old != new and model_info_versions(server) == {old: 1.0}
-    with SteadyLoad(server.url, seed_record, rate=RATE) as load:
+    with BackgroundLoad(server.url, predict_requests(seed_record), rate=RATE) as load:
         time.sleep(2.0)
         model_link.point_to(alt_model_dir)
         send_signal(server, signal.SIGHUP)
         wait_for(lambda: model_info_versions(server) == {new: 1.0}, what="model_info switch")
-        swapped_at = load.tally.sent
-        wait_for(lambda: load.tally.versions[new] >= 40, what="40 answers from the new model")
+        swapped_at = load.sent
+        wait_for(lambda: load.stats.versions[new] >= 40, what="40 answers from the new model")
         card_version = requests.get(server.url + "/model", timeout=5).json()["version"]
-    tally = load.tally
-    print(f"\nmodel update {old} -> {new}: {tally.summary()}; model_info switched after "
-          f"{swapped_at} requests; /model now {card_version}")
-    assert tally.failed() == 0 and tally.count(REFUSED) == 0, tally.summary()
-    assert tally.versions[old] > 0 and tally.versions[new] >= 40
+    figures(f"model update {old} -> {new}: {load.summary()}; model_info switched after "
+            f"{swapped_at} requests; /model now {card_version}")
+    assert load.stats.errors == 0 and load.result.dropped == 0, load.summary()
+    assert load.stats.versions[old] > 0 and load.stats.versions[new] >= 40
     assert card_version == new
     assert f"model updated: {old} -> {new}" in server.logs()
 
 
 def test_sighup_with_an_invalid_artifact_keeps_the_old_model(
-        live_server_factory, model_link, alt_model_dir, seed_record, tmp_path):
+        live_server_factory, model_link, alt_model_dir, seed_record, tmp_path, figures):
     server = live_server_factory(MODEL_PATH=model_link.path)
     old = requests.get(server.url + "/model", timeout=5).json()["version"]
     tampered = tmp_path / "tampered"
     shutil.copytree(alt_model_dir, tampered)
     with open(tampered / "model.onnx", "ab") as handle:
         handle.write(b"\0")                          # one byte: the sha256 no longer matches
-    with SteadyLoad(server.url, seed_record, rate=RATE) as load:
+    with BackgroundLoad(server.url, predict_requests(seed_record), rate=RATE) as load:
         time.sleep(1.5)
         model_link.point_to(tampered)
         send_signal(server, signal.SIGHUP)
         wait_for(lambda: "model update refused" in server.logs(), what="the refusal log line")
         time.sleep(2.0)
-    tally = load.tally
     refusal = [line for line in server.logs().splitlines() if "model update refused" in line]
-    print(f"\ninvalid update: {tally.summary()}\nlog: {refusal}")
+    figures(f"invalid update: {load.summary()}; log: {refusal}")
     assert len(refusal) == 1 and "sha256" in refusal[0] and f"still serving {old}" in refusal[0]
-    assert tally.failed() == 0 and tally.count(REFUSED) == 0, tally.summary()
-    assert set(tally.versions) == {old}
+    assert load.stats.errors == 0 and load.result.dropped == 0, load.summary()
+    assert load.count("200") > 0 and set(load.stats.versions) == {old}
     assert requests.get(server.url + "/model", timeout=5).json()["version"] == old
     assert model_info_versions(server) == {old: 1.0}
 
@@ -170,11 +187,11 @@ def outcome_of(held: socket.socket) -> str:
 
 
 def test_sigkilled_worker_is_replaced_and_only_its_in_flight_request_fails(
-        live_server_factory, seed_record):
+        live_server_factory, seed_record, figures):
     server = live_server_factory()
     wait_for(lambda: len(server.worker_pids()) == 2, what="two workers")
     counts = []
-    with SteadyLoad(server.url, seed_record, rate=RATE) as load:
+    with BackgroundLoad(server.url, predict_requests(seed_record), rate=RATE) as load:
         time.sleep(1.5)
         held = hold_a_worker(server.url)
         time.sleep(0.3)
@@ -193,15 +210,14 @@ def test_sigkilled_worker_is_replaced_and_only_its_in_flight_request_fails(
         replaced = server.worker_pids()
         time.sleep(2.0)
         counts.append(http_requests_total(server))
-    tally = load.tally
     counts.append(http_requests_total(server))
     served = http_requests_total(server, "predictions.predict")
-    print(f"\nworker {victim} SIGKILLed while holding one request (-> {in_flight}); workers now "
-          f"{replaced}; steady load: {tally.summary()}; http_requests_total samples "
-          f"{counts[0]:.0f}..{counts[-1]:.0f} ({len(counts)} scrapes, never decreasing); "
-          f"server counted {served:.0f} /predict")
+    figures(f"worker {victim} SIGKILLed while holding one request (-> {in_flight}); workers "
+            f"now {replaced}; load: {load.summary()}")
+    figures(f"http_requests_total samples {counts[0]:.0f}..{counts[-1]:.0f} ({len(counts)} "
+            f"scrapes); server counted {served:.0f} /predict")
     assert victim not in replaced and len(replaced) == 2
     assert in_flight == "reset", "the killed worker's in-flight request is the one failure"
-    assert tally.failed() == 0 and tally.count(REFUSED) == 0, tally.summary()
+    assert load.stats.errors == 0 and load.result.dropped == 0, load.summary()
     assert all(b >= a for a, b in zip(counts, counts[1:])), f"counter went backwards: {counts}"
-    assert served == tally.outcomes[200]
+    assert served == load.count("200")

@@ -1,4 +1,5 @@
 """Security: optional API keys, nothing secret exposed, no debug, headers, verified artifacts."""
+import hashlib
 import os
 import pickle
 import re
@@ -8,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from accident_api import security
 from accident_api.config import Config, ConfigError
 from accident_api.schemas import SEED_RECORD
 from model.errors import ModelIntegrityError
@@ -161,7 +163,7 @@ def test_a_code_executing_pickle_is_never_unpickled(trained_model_dir, tmp_path)
 
 
 @pytest.mark.integration
-def test_keys_never_logged_or_exposed_over_http(live_server_factory, tmp_path):
+def test_keys_never_logged_or_exposed_over_http(live_server_factory, tmp_path, figures):
     keys_file = tmp_path / "api-keys"
     keys_file.write_text(KEY + "\n")
     server = live_server_factory(API_KEYS_FILE=keys_file, API_KEYS=OTHER_KEY)
@@ -181,10 +183,34 @@ def test_keys_never_logged_or_exposed_over_http(live_server_factory, tmp_path):
     exposed["sidecar /metrics"] = server.scrape()
     api_metrics = requests.get(server.url + "/metrics", timeout=10).status_code
     logs = server.logs()
-    print(f"\nstatuses {statuses}; /metrics on the API port -> {api_metrics}; checked "
-          f"{len(exposed)} documents and {len(logs)} bytes of logs for the keys")
+    figures(f"statuses {statuses}; /metrics on the API port -> {api_metrics}; checked "
+            f"{len(exposed)} documents and {len(logs)} bytes of logs for the keys")
     assert statuses == [401, 401, 200, 200]
     assert api_metrics == 404, "metrics are served on the sidecar port only"
     for where, text in {**exposed, "logs": logs}.items():
         for secret in (KEY, OTHER_KEY, str(keys_file)):
             assert secret not in text, f"{secret[:6]}... leaked in {where}"
+
+
+def test_indented_comment_in_the_key_file_is_not_a_key(tmp_path):
+    keys_file = tmp_path / "keys"
+    keys_file.write_text(f"  # an indented comment, long enough to pass as a key\n{KEY}\n")
+    digest = hashlib.sha256(KEY.encode()).digest()
+    assert security.load_keys(keys_file=str(keys_file)) == (digest,)
+
+
+def test_keys_are_compared_as_equal_length_digests(monkeypatch):
+    """compare_digest returns at once on unequal lengths: comparing raw keys would let the
+    response time tell a key's length. Every comparison is between two SHA-256 digests."""
+    compared = []
+    real = security.hmac.compare_digest
+
+    def spy(a, b):
+        compared.append((len(a), len(b)))
+        return real(a, b)
+    monkeypatch.setattr(security.hmac, "compare_digest", spy)
+    digests = security.load_keys((KEY, OTHER_KEY))
+    assert security.key_is_valid(OTHER_KEY.encode(), digests)
+    assert not security.key_is_valid(b"short", digests)
+    assert compared == [(32, 32)] * 4
+    assert KEY.encode() not in digests

@@ -70,6 +70,8 @@ def test_native_stack_starts_scrapes_and_stops(trained_model_dir):
         api_pid, prom_pid, run_dir = re.search(
             r"api pid (\d+), prometheus pid (\d+) \(config (\S+)/prometheus\)", text).groups()
         assert f"http://127.0.0.1:{prom}/" in text and f"http://127.0.0.1:{api}/" in text
+        # the load hint works as printed on a non-default port
+        assert f"make load LOAD_ARGS='--url http://127.0.0.1:{api} " in text
         # the rewritten config keeps the job name and rules, pointing at the loopback sidecar
         config = (Path(run_dir) / "prometheus" / "prometheus.yml").read_text()
         assert f'"127.0.0.1:{metrics}"' in config and "api:9200" not in config
