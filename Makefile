@@ -37,7 +37,7 @@ test-fast: $(STAMP)
 ## bench: side-by-side benchmark (not in CI): seed-style reference, our service, ceiling; see README
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
 bench: system-deps $(BENCH_STAMP)
@@ -73,6 +73,6 @@ clean:
 .PHONY: lock
 lock:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python scripts/lock_deps.py
 	touch $(STAMP)
