@@ -30,7 +30,7 @@ http_metrics = PrometheusMetrics.for_app_factory(
     path=None,
     group_by=path,
     buckets=Config.from_env().HTTP_DURATION_BUCKETS,
-    excluded_paths=[r"^/metrics", r"^/health/", r"^/v2/health/",
-                    r"^/v2/models/[^/]+(/versions/[^/]+)?/ready$",
-                    r"^/docs", r"^/openapi\.json$"],
+    # one alternation, not a list: the exporter tries each pattern on every request
+    excluded_paths=r"^(?:/metrics|/health/|/v2/health/|/v2/models/[^/]+(?:/versions/[^/]+)?/ready$"
+                   r"|/docs|/openapi\.json$)",
 )

@@ -55,6 +55,23 @@ REFERENCE_RATIO = Gauge(
 LABELS = ("not_severe", "severe")  # index = predicted class
 
 
+class _Children:
+    """The fixed-label children the per-request path increments, resolved once per process.
+
+    `labels(...)` costs about as much as the increment itself; these label sets never change.
+    """
+
+    def __init__(self):
+        self.success = API_PREDICT.labels(outcome="success")
+        self.error = API_PREDICT.labels(outcome="error")
+        self.not_severe = PREDICTIONS.labels(label=LABELS[0])
+        self.severe = PREDICTIONS.labels(label=LABELS[1])
+
+
+_children = _Children()
+_http_children = {}  # (method, endpoint, status) -> http_requests_total child
+
+
 class InferenceTimer:
     """Context manager timing the model call into inference_time_seconds."""
 
@@ -89,18 +106,36 @@ def record_predictions(classes: np.ndarray, probabilities: np.ndarray) -> None:
     n = int(classes.size)
     BATCH_SIZE.observe(n)
     # one per request, like outcome="error": the two outcomes share a unit and can be divided
-    API_PREDICT.labels(outcome="success").inc()
+    _children.success.inc()
     severe = int(np.count_nonzero(classes))
     if severe:
-        PREDICTIONS.labels(label="severe").inc(severe)
+        _children.severe.inc(severe)
     if n - severe:
-        PREDICTIONS.labels(label="not_severe").inc(n - severe)
-    observe_many(PROBABILITY, probabilities)
+        _children.not_severe.inc(n - severe)
+    if n == 1:  # /predict: a plain observe is cheaper than the numpy pass
+        PROBABILITY.observe(float(probabilities[0]))
+    else:
+        observe_many(PROBABILITY, probabilities)
 
 
 def record_failed_prediction() -> None:
     """Count a prediction request that produced no prediction (bad input, no model, fault)."""
-    API_PREDICT.labels(outcome="error").inc()
+    _children.error.inc()
+
+
+def count_http_response(method: str, endpoint: str, status: int) -> None:
+    """http_requests_total{method, endpoint, status} += 1, the labelled child resolved once.
+
+    The cache is bounded because the labels are: methods outside a fixed set never reach the
+    app (accident_api.wsgi_guards), endpoints are the app's routes plus "unmatched", statuses
+    are HTTP codes.
+    """
+    key = (method, endpoint, status)
+    child = _http_children.get(key)
+    if child is None:
+        child = _http_children[key] = HTTP_REQUESTS.labels(
+            method=method, endpoint=endpoint, status=str(status))
+    child.inc()
 
 
 def record_rejection(field: str, reason: str) -> None:
