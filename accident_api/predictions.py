@@ -63,6 +63,6 @@ class PredictBatch(MethodView):
     def post(self, body):
         """Predict the severity of several accidents in one model call, results in order."""
         service = current_model()
-        prediction = service.predict(records_to_rows(body["records"]))
+        prediction = service.predict(body["rows"])  # the schema loads the records as rows
         version = service.predictor.version
         return {"predictions": prediction_items(prediction, version), "model_version": version}
