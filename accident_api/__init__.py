@@ -33,19 +33,23 @@ OPENAPI_SETTINGS = {
 def create_app(test_config=None) -> Flask:
     """Build the app: config -> extensions and metrics hooks -> model -> blueprints -> errors."""
     from accident_api import docs_assets, errors, instrumentation, meta, predictions, security, v2
-    from accident_api.extensions import api, http_metrics
+    from accident_api.extensions import api, init_http_metrics
     from accident_api.inference import ModelService
+    from monitoring import metrics
 
     app = Flask(__name__)
     app.config.update(OPENAPI_SETTINGS)
     app.config.from_object(Config.from_env())
     app.config.update(test_config or {})
     app.logger.setLevel(getattr(logging, str(app.config["LOG_LEVEL"]).upper()))
+    # The metric objects, once per process, from this app's config (the model, the WSGI
+    # guards and the V2 checks record into them even when the HTTP hooks are off).
+    metrics.init_metrics(inference_buckets=app.config["INFERENCE_BUCKETS"],
+                         probability_buckets=app.config["PROBABILITY_BUCKETS"],
+                         batch_size_buckets=app.config["BATCH_SIZE_BUCKETS"])
     if app.config["METRICS_ENABLED"]:  # off only to measure monitoring's cost (bench/)
         instrumentation.init_app(app)  # first, so its before_request runs before anyone else's
-        # prometheus-flask-exporter registers its hooks once per process (one app per gunicorn
-        # process); further apps in the same process (tests) share the first one's metrics.
-        http_metrics.init_app(app)
+        init_http_metrics(app)  # prometheus-flask-exporter: latency histogram, request counter
     api.init_app(app)
     security.init_app(app)  # API keys (when configured), security headers, debug off
     app.extensions[MODEL_EXTENSION] = ModelService.load(app.config["MODEL_PATH"],

@@ -42,8 +42,13 @@ def document_errors(blp: Blueprint, errors: dict, v2: bool = False):
     schema, examples = (V2ErrorSchema, V2_EXAMPLES) if v2 else (ErrorSchema, EXAMPLES)
 
     def decorate(view):
+        documented = view
         for status, description in errors.items():
-            view = blp.alt_response(status, schema=schema, description=description,
-                                    example=examples[status], success=False)(view)
+            documented = blp.alt_response(status, schema=schema, description=description,
+                                          example=examples[status], success=False)(documented)
+        # alt_response's wrappers only carry documentation, yet each one costs a call and an
+        # ensure_sync check on every request: keep their documentation, drop the wrappers
+        # (the decorators above this one copy it through functools.wraps).
+        view._apidoc = documented._apidoc
         return view
     return decorate

@@ -4,6 +4,7 @@ from flask import current_app
 from flask_smorest import abort
 
 from accident_api import MODEL_EXTENSION
+from accident_api.rows import records_to_rows  # noqa: F401  (re-exported: bench, views)
 from model.errors import ModelError
 from model.features import FEATURES
 from model.serving import load_model
@@ -63,11 +64,6 @@ def current_model() -> ModelService:
     if not service.ready:
         abort(503, message=f"Model not loaded: {service.reason}")
     return service
-
-
-def records_to_rows(records) -> np.ndarray:
-    """Validated records (dicts) -> float64 array (n, 28) in feature order, no pandas."""
-    return np.array([[record[name] for name in FEATURES] for record in records], dtype="float64")
 
 
 def prediction_items(prediction, version: str) -> list:

@@ -18,8 +18,7 @@ def _enter():
 def _count(response):
     # request.endpoint is None when no rule matched (404, 405): fold into one bounded value
     endpoint = request.endpoint or "unmatched"
-    metrics.HTTP_REQUESTS.labels(method=request.method, endpoint=endpoint,
-                                 status=str(response.status_code)).inc()
+    metrics.count_http_response(request.method, endpoint, response.status_code)
     if endpoint in PREDICTION_ENDPOINTS and response.status_code >= 400:
         metrics.record_failed_prediction()
     return response

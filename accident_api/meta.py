@@ -34,8 +34,8 @@ class Index(MethodView):
 
 @blp.route("/model", endpoint="model")
 class ModelCard(MethodView):
-    @blp.arguments(ModelQuerySchema, location="query")
-    @blp.response(200, ModelCardSchema)
+    @blp.arguments(ModelQuerySchema(), location="query")
+    @blp.response(200, ModelCardSchema())
     @error_docs.document_errors(blp, {
         422: "`include` is not `reference`.", 503: "No model loaded; the message says why."})
     def get(self, query):
@@ -52,7 +52,7 @@ class ModelCard(MethodView):
 
 @blp.route("/health/live", endpoint="live")
 class Live(MethodView):
-    @blp.response(200, LiveSchema)
+    @blp.response(200, LiveSchema())
     def get(self):
         """Liveness: the process is up and serving HTTP."""
         return {"status": "alive"}
@@ -60,7 +60,7 @@ class Live(MethodView):
 
 @blp.route("/health/ready", endpoint="ready")
 class Ready(MethodView):
-    @blp.response(200, ReadySchema)
+    @blp.response(200, ReadySchema())
     @error_docs.document_errors(blp, {503: "No model loaded; the message says why."})
     def get(self):
         """Readiness: 200 only when the model is loaded and verified, else 503 with the reason."""

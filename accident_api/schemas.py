@@ -4,8 +4,9 @@ import math
 import marshmallow as ma
 from flask import current_app
 from flask_smorest import abort
-from marshmallow import fields, pre_load, validate
+from marshmallow import fields, post_load, pre_load, validate
 
+from accident_api.rows import records_to_rows, typed_record, valid_rows
 from model.features import FEATURE_SPECS, FEATURES
 
 # The user's first sketch payload: /predict must accept it verbatim.
@@ -100,10 +101,28 @@ class StrictSchema(ma.Schema):
         unknown = ma.RAISE
 
 
-AccidentRecordSchema = StrictSchema.from_dict(
-    {spec.name: feature_field(spec) for spec in FEATURE_SPECS}, name="AccidentRecordSchema")
-AccidentRecordSchema.__doc__ = "One accident: the 28 model features, every one required."
-assert tuple(AccidentRecordSchema().fields) == FEATURES, "schema must follow the feature order"
+# The record's fields, validated by marshmallow alone (the reference the fast path is tested
+# against, tests/test_rows.py).
+RecordFieldsSchema = StrictSchema.from_dict(
+    {spec.name: feature_field(spec) for spec in FEATURE_SPECS}, name="RecordFieldsSchema")
+assert tuple(RecordFieldsSchema().fields) == FEATURES, "schema must follow the feature order"
+
+
+def _plain_load(many, partial, unknown) -> bool:
+    """True for a load with the schema's own settings (how webargs and Nested call it)."""
+    return many is None and partial is None and unknown is None
+
+
+class AccidentRecordSchema(RecordFieldsSchema):
+    """One accident: the 28 model features, every one required."""
+
+    def load(self, data, *, many=None, partial=None, unknown=None):
+        # A record the vectorised check accepts loads to what the fields would return (typed
+        # by typed_record); anything else goes through marshmallow, which names each field
+        # and reason.
+        if _plain_load(many, partial, unknown) and valid_rows([data]) is not None:
+            return typed_record(data)
+        return super().load(data, many=many, partial=partial, unknown=unknown)
 
 
 class PredictBatchRequestSchema(StrictSchema):
@@ -123,6 +142,23 @@ class PredictBatchRequestSchema(StrictSchema):
             abort(413, message=f"Too many records: {len(records)} > MAX_BATCH_SIZE={cap}; "
                                f"send at most {cap} per request.")
         return data
+
+    @post_load
+    def to_rows(self, data, **kwargs):
+        """The validated records as model rows: {"rows": float64 (n, 28)}."""
+        return {"rows": records_to_rows(data["records"])}
+
+    def load(self, data, *, many=None, partial=None, unknown=None):
+        # The cap first (a 413 before any record is looked at), then the vectorised check of
+        # every record at once; only a batch it cannot vouch for costs marshmallow's per-field
+        # validation, which then produces the usual 422 body.
+        if _plain_load(many, partial, unknown):
+            self.enforce_batch_cap(data)
+            if type(data) is dict and data.keys() == {"records"}:
+                rows = valid_rows(data["records"])
+                if rows is not None:
+                    return {"rows": rows}
+        return super().load(data, many=many, partial=partial, unknown=unknown)
 
 
 class PredictionSchema(ma.Schema):

@@ -83,7 +83,7 @@ def served_model(name: str, version: str | None = None):
 
 @blp.route("", endpoint="server_metadata")
 class ServerMetadata(MethodView):
-    @blp.response(200, V2ServerMetadataSchema)
+    @blp.response(200, V2ServerMetadataSchema())
     def get(self):
         """Server metadata: name, version, protocol extensions."""
         from accident_api import __version__
@@ -122,7 +122,7 @@ def _metadata(predictor) -> dict:
 @blp.route("/models/<string:name>", endpoint="model_metadata")
 @blp.route("/models/<string:name>/versions/<string:version>", endpoint="model_version_metadata")
 class ModelMetadata(MethodView):
-    @blp.response(200, V2ModelMetadataSchema)
+    @blp.response(200, V2ModelMetadataSchema())
     @v2_errors(404, 503)
     def get(self, name, version=None):
         """Model metadata: inputs are either one [N, 28] tensor or one [N] tensor per feature."""
@@ -149,10 +149,10 @@ class ModelReady(MethodView):
 @blp.route("/models/<string:name>/versions/<string:version>/infer",
            endpoint="model_version_infer")
 class ModelInfer(MethodView):
-    @blp.arguments(V2InferRequestSchema, example={
+    @blp.arguments(V2InferRequestSchema(), example={
         "id": "req-1", "inputs": [{"name": "input-0", "shape": [1, N_FEATURES], "datatype": "FP64",
                                    "data": [SEED_RECORD[f] for f in FEATURES]}]})
-    @blp.response(200, V2InferResponseSchema)
+    @blp.response(200, V2InferResponseSchema())
     @v2_errors(400, 404, 413, 503)
     def post(self, body, name, version=None):
         """Inference: `predict` and `probability` for each row, in order."""

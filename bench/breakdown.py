@@ -73,8 +73,7 @@ def stages(app):
             pass
         metrics.record_predictions(prediction.classes, prediction.probabilities)
         service.drift.observe(rows)
-        metrics.HTTP_REQUESTS.labels(method="POST", endpoint="predictions.predict",
-                                     status="200").inc()
+        metrics.count_http_response("POST", "predictions.predict", 200)
         metrics.IN_FLIGHT.dec()
 
     def serialise():

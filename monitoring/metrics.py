@@ -1,5 +1,10 @@
 """Every Prometheus metric of the service, defined once (names are a public contract: README).
 
+The metric objects are built by `init_metrics`, once per process, from the bucket edges the
+application's Config carries (accident_api.create_app calls it): this package never reads
+configuration itself and never imports the web layer. Until then `metrics.X` raises a
+`MetricsNotInitialised` error naming the fix.
+
 Import this module only after `monitoring.exporter.prepare_multiproc_dir` when running under
 gunicorn: prometheus_client picks its multiprocess value store at import time.
 """
@@ -8,51 +13,119 @@ import time
 import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
 
-from accident_api.config import Config
-
-_BUCKETS = Config.from_env()
-
-# --- the user's sketch names (its dashboard queries must keep working) -----------------------
-HTTP_REQUESTS = Counter(
-    "http_requests_total", "HTTP responses by method, Flask endpoint (unmatched paths folded) "
-    "and numeric status.", ["method", "endpoint", "status"])
-INFERENCE_TIME = Histogram(
-    "inference_time_seconds", "Duration of the model call alone (one call per request).",
-    buckets=_BUCKETS.INFERENCE_BUCKETS)
-API_PREDICT = Counter(
-    "api_predict_total", "Prediction requests (/predict, /predict/batch, V2 infer) by outcome: "
-    "success or error. Records predicted: model_predictions_total.", ["outcome"])
-
-# --- HTTP in-flight (prometheus-flask-exporter provides the latency histogram) --------------
-IN_FLIGHT = Gauge(
-    "flask_http_requests_in_flight", "HTTP requests being served right now.",
-    multiprocess_mode="livesum")
-
-# --- the model -------------------------------------------------------------------------------
-MODEL_INFO = Gauge(
-    "model_info", "The served model; value 1, metadata in labels.",
-    ["name", "version", "trained_at", "source", "backend"], multiprocess_mode="max")
-PREDICTIONS = Counter(
-    "model_predictions_total", "Records predicted, by predicted label.", ["label"])
-PROBABILITY = Histogram(
-    "model_prediction_probability", "Predicted probability of a severe accident, P(severe).",
-    buckets=_BUCKETS.PROBABILITY_BUCKETS)
-BATCH_SIZE = Histogram(
-    "model_batch_size", "Records per prediction request (1 for /predict).",
-    buckets=_BUCKETS.BATCH_SIZE_BUCKETS)
-INPUT_REJECTED = Counter(
-    "model_input_rejected_total", "Validation failures by input field and reason slug.",
-    ["field", "reason"])
-
-# --- input drift: served values counted into the training reference bins --------------------
-FEATURE_BIN = Counter(
-    "model_feature_bin_total", "Served feature values per reference bin (bin = index from "
-    "model.reference.assign_bins).", ["feature", "bin"])
-REFERENCE_RATIO = Gauge(
-    "model_feature_reference_ratio", "Training share of each reference bin of a feature.",
-    ["feature", "bin"], multiprocess_mode="max")
-
 LABELS = ("not_severe", "severe")  # index = predicted class
+
+# The histograms' bucket edges this process's metrics were built with (None: not yet built).
+_buckets = None
+
+
+class MetricsNotInitialised(AttributeError):
+    """A metric was used before `init_metrics` built the metric objects."""
+
+
+class MetricsConfigError(ValueError):
+    """`init_metrics` was called again in this process with different bucket edges."""
+
+
+def init_metrics(*, inference_buckets, probability_buckets, batch_size_buckets) -> None:
+    """Build every metric object of the service in this process (idempotent).
+
+    prometheus_client allows one metric per name per process, so the first call fixes the
+    bucket edges; a later call with the same edges (another app in the same process, as in
+    tests) is a no-op, one with different edges is refused rather than silently ignored.
+
+    Raises
+    ------
+    MetricsConfigError
+        The metrics already exist with other bucket edges.
+    """
+    global _buckets
+    wanted = tuple(tuple(float(edge) for edge in edges)
+                   for edges in (inference_buckets, probability_buckets, batch_size_buckets))
+    if _buckets is not None:
+        if wanted != _buckets:
+            raise MetricsConfigError(
+                f"metrics already built in this process with buckets {_buckets}; "
+                f"cannot rebuild them with {wanted}: use one bucket setting per process")
+        return
+    _define(*wanted)
+    _buckets = wanted
+
+
+def _define(inference_buckets, probability_buckets, batch_size_buckets) -> None:
+    """Create the metric objects as module attributes (called once, by init_metrics)."""
+    global HTTP_REQUESTS, INFERENCE_TIME, API_PREDICT, IN_FLIGHT, MODEL_INFO, PREDICTIONS
+    global PROBABILITY, BATCH_SIZE, INPUT_REJECTED, FEATURE_BIN, REFERENCE_RATIO, _children
+    # --- the user's sketch names (its dashboard queries must keep working) -------------------
+    HTTP_REQUESTS = Counter(
+        "http_requests_total", "HTTP responses by method, Flask endpoint (unmatched paths "
+        "folded) and numeric status.", ["method", "endpoint", "status"])
+    INFERENCE_TIME = Histogram(
+        "inference_time_seconds", "Duration of the model call alone (one call per request).",
+        buckets=inference_buckets)
+    API_PREDICT = Counter(
+        "api_predict_total", "Prediction requests (/predict, /predict/batch, V2 infer) by "
+        "outcome: success or error. Records predicted: model_predictions_total.", ["outcome"])
+
+    # --- HTTP in-flight (prometheus-flask-exporter provides the latency histogram) ----------
+    IN_FLIGHT = Gauge(
+        "flask_http_requests_in_flight", "HTTP requests being served right now.",
+        multiprocess_mode="livesum")
+
+    # --- the model ---------------------------------------------------------------------------
+    MODEL_INFO = Gauge(
+        "model_info", "The served model; value 1, metadata in labels.",
+        ["name", "version", "trained_at", "source", "backend"], multiprocess_mode="max")
+    PREDICTIONS = Counter(
+        "model_predictions_total", "Records predicted, by predicted label.", ["label"])
+    PROBABILITY = Histogram(
+        "model_prediction_probability", "Predicted probability of a severe accident, "
+        "P(severe).", buckets=probability_buckets)
+    BATCH_SIZE = Histogram(
+        "model_batch_size", "Records per prediction request (1 for /predict).",
+        buckets=batch_size_buckets)
+    INPUT_REJECTED = Counter(
+        "model_input_rejected_total", "Validation failures by input field and reason slug.",
+        ["field", "reason"])
+
+    # --- input drift: served values counted into the training reference bins ----------------
+    FEATURE_BIN = Counter(
+        "model_feature_bin_total", "Served feature values per reference bin (bin = index "
+        "from model.reference.assign_bins).", ["feature", "bin"])
+    REFERENCE_RATIO = Gauge(
+        "model_feature_reference_ratio", "Training share of each reference bin of a feature.",
+        ["feature", "bin"], multiprocess_mode="max")
+    _children = _Children()
+
+
+_METRIC_NAMES = frozenset({"HTTP_REQUESTS", "INFERENCE_TIME", "API_PREDICT", "IN_FLIGHT",
+                           "MODEL_INFO", "PREDICTIONS", "PROBABILITY", "BATCH_SIZE",
+                           "INPUT_REJECTED", "FEATURE_BIN", "REFERENCE_RATIO", "_children"})
+
+
+def __getattr__(name):
+    # Only reached for names not (yet) defined: say why instead of a bare AttributeError.
+    if name in _METRIC_NAMES:
+        raise MetricsNotInitialised(
+            f"monitoring.metrics.{name} does not exist yet: call monitoring.metrics."
+            "init_metrics(...) first (accident_api.create_app does)")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _Children:
+    """The fixed-label children the per-request path increments, resolved once per process.
+
+    `labels(...)` costs about as much as the increment itself; these label sets never change.
+    """
+
+    def __init__(self):
+        self.success = API_PREDICT.labels(outcome="success")
+        self.error = API_PREDICT.labels(outcome="error")
+        self.not_severe = PREDICTIONS.labels(label=LABELS[0])
+        self.severe = PREDICTIONS.labels(label=LABELS[1])
+
+
+_http_children = {}  # (method, endpoint, status) -> http_requests_total child
 
 
 class InferenceTimer:
@@ -89,18 +162,36 @@ def record_predictions(classes: np.ndarray, probabilities: np.ndarray) -> None:
     n = int(classes.size)
     BATCH_SIZE.observe(n)
     # one per request, like outcome="error": the two outcomes share a unit and can be divided
-    API_PREDICT.labels(outcome="success").inc()
+    _children.success.inc()
     severe = int(np.count_nonzero(classes))
     if severe:
-        PREDICTIONS.labels(label="severe").inc(severe)
+        _children.severe.inc(severe)
     if n - severe:
-        PREDICTIONS.labels(label="not_severe").inc(n - severe)
-    observe_many(PROBABILITY, probabilities)
+        _children.not_severe.inc(n - severe)
+    if n == 1:  # /predict: a plain observe is cheaper than the numpy pass
+        PROBABILITY.observe(float(probabilities[0]))
+    else:
+        observe_many(PROBABILITY, probabilities)
 
 
 def record_failed_prediction() -> None:
     """Count a prediction request that produced no prediction (bad input, no model, fault)."""
-    API_PREDICT.labels(outcome="error").inc()
+    _children.error.inc()
+
+
+def count_http_response(method: str, endpoint: str, status: int) -> None:
+    """http_requests_total{method, endpoint, status} += 1, the labelled child resolved once.
+
+    The cache is bounded because the labels are: methods outside a fixed set never reach the
+    app (accident_api.wsgi_guards), endpoints are the app's routes plus "unmatched", statuses
+    are HTTP codes.
+    """
+    key = (method, endpoint, status)
+    child = _http_children.get(key)
+    if child is None:
+        child = _http_children[key] = HTTP_REQUESTS.labels(
+            method=method, endpoint=endpoint, status=str(status))
+    child.inc()
 
 
 def record_rejection(field: str, reason: str) -> None:

@@ -123,3 +123,23 @@ def test_serve_command_flags_override_the_environment(tmp_path, trained_model_di
     finally:
         server.stop()
     assert process.returncode == 0  # SIGTERM is a graceful, successful stop
+
+
+def test_master_freezes_its_heap_before_each_fork():
+    """pre_fork moves the preloaded heap out of the workers' garbage collector's reach."""
+    import gc
+
+    from accident_api.config import Config
+    from accident_api.server import gunicorn_options, pre_fork
+
+    assert gunicorn_options(Config())["pre_fork"] is pre_fork
+    assert gc.get_freeze_count() == 0
+    try:
+        pre_fork(None, None)
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        later = [object()]  # created after the first fork: frozen by the next one
+        pre_fork(None, None)
+        assert gc.get_freeze_count() > frozen and later
+    finally:
+        gc.unfreeze()  # the test process is not a gunicorn master

@@ -223,9 +223,54 @@ def test_multiprocess_dir_is_wiped_at_start(live_server_factory, tmp_path):
     stale = tmp_path / "stale-metrics"
     stale.mkdir()
     code = ("from monitoring import metrics; "
+            "metrics.init_metrics(inference_buckets=[1], probability_buckets=[1], "
+            "batch_size_buckets=[1]); "
             "metrics.HTTP_REQUESTS.labels(method='GET', endpoint='x', status='200').inc(500)")
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(stale), "PYTHONPATH": os.getcwd()}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
     assert list(stale.glob("*.db"))
     server = live_server_factory(PROMETHEUS_MULTIPROC_DIR=str(stale))
     assert total(scrape(server), "http_requests_total") == 0
+
+
+# --- configuration flows from the app factory; monitoring/ stands alone ----------------------
+
+def test_monitoring_imports_neither_the_web_layer_nor_flask():
+    code = ("import sys, monitoring.metrics, monitoring.drift, monitoring.exporter, "
+            "monitoring.compaction; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('accident_api', 'flask')); "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60,
+                   env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+def test_metrics_exist_only_after_init_metrics():
+    code = ("from monitoring import metrics\n"
+            "try:\n    metrics.HTTP_REQUESTS\nexcept metrics.MetricsNotInitialised as e:\n"
+            "    assert 'init_metrics' in str(e)\nelse:\n    raise SystemExit('no error')\n"
+            "metrics.init_metrics(inference_buckets=(0.1, 1), probability_buckets=(0.5, 1), "
+            "batch_size_buckets=(1, 10))\n"
+            "assert metrics.INFERENCE_TIME._upper_bounds == [0.1, 1.0, float('inf')]\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60,
+                   env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+def test_metric_buckets_come_from_the_app_config_once_per_process(app, make_app):
+    from monitoring import metrics
+
+    expected = tuple(float(b) for b in app.config["INFERENCE_BUCKETS"])
+    assert tuple(metrics.INFERENCE_TIME._upper_bounds[:-1]) == expected
+    make_app()  # same buckets: another app in the same process shares the metrics
+    with pytest.raises(metrics.MetricsConfigError, match="buckets"):
+        make_app(INFERENCE_BUCKETS=(0.5, 1.0))
+
+
+def test_latency_buckets_come_from_the_app_config(app, make_app):
+    from accident_api.config import ConfigError
+
+    app.test_client().post("/predict", json=SEED_RECORD)  # a latency sample to read
+    samples = {s.labels.get("le") for m in REGISTRY.collect() for s in m.samples
+               if s.name == "flask_http_request_duration_seconds_bucket"}
+    assert {str(float(b)) for b in app.config["HTTP_DURATION_BUCKETS"]} <= samples
+    with pytest.raises(ConfigError, match="HTTP_DURATION_BUCKETS"):
+        make_app(HTTP_DURATION_BUCKETS=(0.5, 1.0))
