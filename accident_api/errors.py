@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntit
 
 from accident_api.instrumentation import PREDICTION_ENDPOINTS
 from accident_api.schemas import reason_for
-from model.features import FEATURES
+from model.feature_specs import FEATURES
 from monitoring import metrics
 
 # Fields that may label model_input_rejected_total; anything else (client-chosen keys) folds.

@@ -6,7 +6,7 @@ from flask_smorest import abort
 from accident_api import MODEL_EXTENSION
 from accident_api.rows import records_to_rows  # noqa: F401  (re-exported: bench, views)
 from model.errors import ModelError
-from model.features import FEATURES
+from model.feature_specs import FEATURES
 from model.serving import load_model
 from monitoring import metrics
 from monitoring.drift import DriftCounter, export_reference_ratios

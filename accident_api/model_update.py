@@ -13,7 +13,7 @@ import numpy as np
 
 from accident_api import MODEL_EXTENSION
 from model.errors import ModelError, ModelVersionMismatchError
-from model.features import FEATURE_SPECS
+from model.feature_specs import FEATURE_SPECS
 from model.serving import load_model
 
 PARITY_TOLERANCE = 1e-6

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from model.features import FEATURE_SPECS, FEATURES
+from model.feature_specs import FEATURE_SPECS, FEATURES
 
 FEATURE_SET = frozenset(FEATURES)
 # Exact types: JSON numbers decode to int or float; bool is an int subclass and is refused.

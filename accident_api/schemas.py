@@ -1,4 +1,4 @@
-"""marshmallow schemas of the API, the record schema generated from model.features.FEATURE_SPECS."""
+"""marshmallow schemas of the API, the record schema generated from model.feature_specs.FEATURE_SPECS."""
 import math
 
 import marshmallow as ma
@@ -7,7 +7,7 @@ from flask_smorest import abort
 from marshmallow import fields, post_load, pre_load, validate
 
 from accident_api.rows import records_to_rows, typed_record, valid_rows
-from model.features import FEATURE_SPECS, FEATURES
+from model.feature_specs import FEATURE_SPECS, FEATURES
 
 # The user's first sketch payload: /predict must accept it verbatim.
 SEED_RECORD = {

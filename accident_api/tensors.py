@@ -5,7 +5,7 @@ import numpy as np
 from flask import current_app
 from flask_smorest import abort
 
-from model.features import FEATURE_SPECS, FEATURES
+from model.feature_specs import FEATURE_SPECS, FEATURES
 from monitoring import metrics
 
 N_FEATURES = len(FEATURES)

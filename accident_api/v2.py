@@ -16,7 +16,7 @@ from accident_api.schemas import (SEED_RECORD, V2ErrorSchema, V2InferRequestSche
                                   V2InferResponseSchema, V2ModelMetadataSchema,
                                   V2ServerMetadataSchema)
 from accident_api.tensors import N_FEATURES, inputs_to_rows, reject
-from model.features import FEATURES
+from model.feature_specs import FEATURES
 
 SERVER_NAME = "accident-api"
 PLATFORMS = {"onnx": "onnxruntime_onnx", "sklearn": "sklearn"}
