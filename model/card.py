@@ -2,13 +2,8 @@
 
 import json
 import platform
+from importlib.metadata import version
 from pathlib import Path
-
-import numpy
-import onnx
-import onnxruntime
-import skl2onnx
-import sklearn
 
 from model.errors import (
     ModelCorruptError,
@@ -16,7 +11,7 @@ from model.errors import (
     ModelNotFoundError,
     ModelVersionMismatchError,
 )
-from model.features import FEATURES
+from model.feature_specs import FEATURES
 from model.hashing import sha256_file
 
 CARD_FILE = "model_card.json"
@@ -40,14 +35,18 @@ PINNED_FOR_BACKEND = {"sklearn": ("scikit-learn", "numpy"), "onnx": ()}
 
 
 def library_versions() -> dict:
-    """Versions of the libraries that write and read the artifact, as recorded in the card."""
+    """Versions of the libraries that write and read the artifact, as recorded in the card.
+
+    Read from the installed distributions' metadata, not by importing the libraries: a server
+    checking its card must not load scikit-learn, scipy, onnx or skl2onnx just for a version.
+    """
     return {
         "python": platform.python_version(),
-        "scikit-learn": sklearn.__version__,
-        "numpy": numpy.__version__,
-        "onnx": onnx.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "skl2onnx": skl2onnx.__version__,
+        "scikit-learn": version("scikit-learn"),
+        "numpy": version("numpy"),
+        "onnx": version("onnx"),
+        "onnxruntime": version("onnxruntime"),
+        "skl2onnx": version("skl2onnx"),
     }
 
 
@@ -93,7 +92,7 @@ def verify_artifact(model_dir, card: dict, kind: str) -> Path:
     Raises
     ------
     ModelIntegrityError
-        Feature order differs from ``model.features.FEATURES`` or the hash does not match.
+        Feature order differs from ``model.feature_specs.FEATURES`` or the hash does not match.
     ModelNotFoundError
         The artifact file is missing.
     """
