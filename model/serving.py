@@ -4,17 +4,18 @@
 tampered or swapped file is never unpickled. Both backends are set up for single-row latency:
 one thread per call, no per-call pool, one model call per ``predict`` (batches included). The
 ONNX session is created at load time, so gunicorn's ``preload_app`` shares it with its workers.
+joblib (and, through the pickle, scikit-learn and scipy) is imported only when the scikit-learn
+backend loads: an ONNX-backend server never imports them.
 """
 
 from typing import NamedTuple
 
-import joblib
 import numpy as np
 import onnxruntime as ort
 
 from model.card import check_versions, read_card, verify_artifact
 from model.errors import ModelCorruptError
-from model.features import FEATURES
+from model.feature_specs import FEATURES
 
 BACKENDS = ("onnx", "sklearn")
 
@@ -54,6 +55,8 @@ class _SklearnBackend:
     """The joblib forest with ``n_jobs=1``: no joblib thread pool spun up per call."""
 
     def __init__(self, path):
+        import joblib  # here, not at module level: the ONNX backend never needs it
+
         try:
             forest = joblib.load(path)  # only reached after the sha256 check
         except Exception as exc:  # unpickling can raise nearly anything on a damaged file

@@ -128,7 +128,7 @@ def test_tampered_artifact_is_never_loaded(model_copy, backend, name, monkeypatc
     with (model_copy / name).open("ab") as handle:
         handle.write(b"\0")
     loaded = []
-    monkeypatch.setattr("model.serving.joblib.load", lambda *a, **k: loaded.append(a))
+    monkeypatch.setattr("joblib.load", lambda *a, **k: loaded.append(a))
     with pytest.raises(ModelIntegrityError, match="sha256"):
         load_model(model_copy, backend)
     assert loaded == []
