@@ -2,10 +2,15 @@
 
 import sys
 
-from model import baac, synth, train
+from model import train_defaults
+
+# baac, synth and train (pandas, scikit-learn, skl2onnx) are imported by the handlers that use
+# them: `accident-api serve` builds this parser too and must not load them into gunicorn.
 
 
 def _download(args) -> int:
+    from model import baac
+
     try:
         manifest = baac.download(year=args.year, dest=args.dest)
     except baac.DownloadError as exc:
@@ -19,6 +24,8 @@ def _download(args) -> int:
 
 
 def _synth(args) -> int:
+    from model import synth
+
     paths = synth.write(args.dest, args.accidents, args.seed)
     for path in paths.values():
         print(path)
@@ -60,6 +67,8 @@ def add_data_command(subparsers) -> None:
 
 
 def _train(args) -> int:
+    from model import train
+
     hyperparameters = {
         "n_estimators": args.n_estimators,
         "max_depth": args.max_depth,
@@ -96,7 +105,7 @@ def _max_features(text: str):
 
 def add_train_command(subparsers) -> None:
     """Register `train`."""
-    defaults = train.DEFAULT_HYPERPARAMETERS
+    defaults = train_defaults.DEFAULT_HYPERPARAMETERS
     parser = subparsers.add_parser(
         "train",
         help="train the RandomForest and write model + ONNX + card",
@@ -119,10 +128,16 @@ def add_train_command(subparsers) -> None:
         "--accidents", type=int, default=20000, help="synthetic accidents (default 20000)"
     )
     parser.add_argument(
-        "--seed", type=int, default=train.SEED, help="split/forest/synthetic seed (default 42)"
+        "--seed",
+        type=int,
+        default=train_defaults.SEED,
+        help="split/forest/synthetic seed (default 42)",
     )
     parser.add_argument(
-        "--test-size", type=float, default=train.TEST_SIZE, help="held-out share (default 0.2)"
+        "--test-size",
+        type=float,
+        default=train_defaults.TEST_SIZE,
+        help="held-out share (default 0.2)",
     )
     parser.add_argument("--n-estimators", type=int, default=defaults["n_estimators"], help="trees")
     parser.add_argument(

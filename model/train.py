@@ -29,22 +29,15 @@ from model.features import FEATURE_SPECS, FEATURES, build_features
 from model.hashing import sha256_file
 from model.impute import Imputer
 from model.reference import build_reference
+from model.train_defaults import (  # noqa: F401  (re-exported: model.train.SEED, ...)
+    DEFAULT_HYPERPARAMETERS,
+    SEED,
+    TEST_SIZE,
+)
 
 NAME = "accident-severity-rf"
 THRESHOLD = 0.5
-SEED = 42
-TEST_SIZE = 0.2
 PARITY_TOLERANCE = 1e-6
-# Chosen with bench/model_selection.py (README "The model"): ROC-AUC within noise of the best
-# setting on synthetic data and on the real sample, at about an eighth of the unrestricted
-# forest's size on disk and a fraction of its memory and scikit-learn latency.
-DEFAULT_HYPERPARAMETERS = {
-    "n_estimators": 50,
-    "max_depth": 12,
-    "min_samples_leaf": 5,
-    "max_features": "sqrt",
-    "class_weight": None,
-}
 
 
 class ParityError(RuntimeError):

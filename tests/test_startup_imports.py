@@ -55,3 +55,14 @@ def test_sklearn_backend_still_imports_what_it_unpickles(trained_model_dir, tmp_
     result = _start_app(trained_model_dir, "sklearn", tmp_path)
     assert result["statuses"] == [200, 200, 200, 200]
     assert {"joblib", "sklearn"} <= set(result["heavy"])
+
+
+def test_the_cli_parser_imports_no_training_libraries():
+    """`accident-api serve` runs gunicorn in the process that built the whole parser."""
+    script = ("import sys\nfrom accident_api.cli import build_parser\n"
+              "build_parser().parse_args(['serve'])\n"
+              f"print(sorted(m for m in sys.modules if m.split('.')[0] in {set(HEAVY)!r}))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
