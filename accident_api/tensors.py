@@ -22,6 +22,18 @@ def reject(field: str, reason: str, message: str, status: int = 400):
     abort(status, message=message)
 
 
+def _holds_booleans(data) -> bool:
+    """True if JSON true/false sit anywhere in `data` (flat or nested lists)."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, bool):
+            return True
+    return False
+
+
 def _tensor_values(tensor: dict) -> np.ndarray:
     """The tensor's data as a flat float64 array of exactly prod(shape) numbers."""
     name, shape = tensor["name"], tensor["shape"]
@@ -29,7 +41,9 @@ def _tensor_values(tensor: dict) -> np.ndarray:
         raw = np.asarray(tensor["data"])
     except ValueError:
         reject(name, "shape", f"input '{name}': data is a ragged nested list")
-    if raw.dtype.kind not in "iuf":
+    # numpy turns true/false into 1/0 when numbers sit beside them, so a mixed tensor would
+    # otherwise pass as numbers; only a numeric array needs the scan
+    if raw.dtype.kind not in "iuf" or _holds_booleans(tensor["data"]):
         # numpy falls back to bool/str/object arrays for anything but plain numbers; name the
         # JSON causes rather than numpy's dtype codes
         reject(name, "type", f"input '{name}': data must be numbers; it holds booleans, "
