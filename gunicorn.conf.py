@@ -19,7 +19,7 @@ except ConfigError as error:
     sys.exit(1)
 
 # Before the app (and prometheus_client) is imported: the workers' metric files go there.
+_temporary_metrics_dir = _config.PROMETHEUS_MULTIPROC_DIR is None
 _config = dataclasses.replace(
     _config, PROMETHEUS_MULTIPROC_DIR=prepare_multiproc_dir(_config.PROMETHEUS_MULTIPROC_DIR))
-globals().update(gunicorn_options(
-    _config, temporary_metrics_dir=Config.from_env().PROMETHEUS_MULTIPROC_DIR is None))
+globals().update(gunicorn_options(_config, temporary_metrics_dir=_temporary_metrics_dir))

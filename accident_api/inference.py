@@ -4,7 +4,6 @@ from flask import current_app
 from flask_smorest import abort
 
 from accident_api import MODEL_EXTENSION
-from accident_api.rows import records_to_rows  # noqa: F401  (re-exported: bench, views)
 from model.errors import ModelError
 from model.feature_specs import FEATURES
 from model.serving import load_model

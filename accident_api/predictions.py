@@ -4,8 +4,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from accident_api import error_docs
-from accident_api.inference import current_model, prediction_items, records_to_rows
+from accident_api.inference import current_model, prediction_items
 from accident_api.parsing import JsonBodyParser
+from accident_api.rows import records_to_rows
 from accident_api.schemas import (SEED_RECORD, AccidentRecordSchema, PredictBatchRequestSchema,
                                   PredictBatchResponseSchema, PredictionSchema)
 

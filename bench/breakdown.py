@@ -54,7 +54,8 @@ def time_calls(function, repeat):
 def stages(app):
     """(name, zero-argument callable) for each stage of one request, in request order."""
     from accident_api import MODEL_EXTENSION
-    from accident_api.inference import prediction_items, records_to_rows
+    from accident_api.inference import prediction_items
+    from accident_api.rows import records_to_rows
     from accident_api.schemas import AccidentRecordSchema, PredictionSchema
     from monitoring import metrics
 
