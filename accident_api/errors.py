@@ -13,7 +13,7 @@ from monitoring import metrics
 
 # Fields that may label model_input_rejected_total; anything else (client-chosen keys) folds.
 KNOWN_FIELDS = frozenset(FEATURES) | {"records", "inputs", "outputs", "id", "parameters", "name",
-                                      "shape", "datatype", "data", "include", "_schema"}
+                                      "shape", "datatype", "data", "_schema"}
 
 
 def is_v2_request() -> bool:

@@ -11,6 +11,14 @@ from monitoring import metrics
 from monitoring.drift import DriftCounter, export_reference_ratios
 
 
+def export_model_info(predictor, served: bool) -> None:
+    """model_info{name, version, trained_at, source, backend}: 1 while served, 0 once replaced."""
+    metrics.set_model_info(
+        name=predictor.name, version=predictor.version,
+        trained_at=str(predictor.card.get("trained_at", "")),
+        source=str((predictor.card.get("source") or {}).get("kind", "")),
+        backend=predictor.backend, value=1 if served else 0)
+
 
 class ModelService:
     """A loaded, verified Predictor (`ready`) or the reason there is none (`reason`)."""
@@ -24,11 +32,7 @@ class ModelService:
             reference = predictor.card.get("reference") or {}
             self.drift = DriftCounter(reference, FEATURES)
             export_reference_ratios(reference)
-            metrics.set_model_info(
-                name=predictor.name, version=predictor.version,
-                trained_at=str(predictor.card.get("trained_at", "")),
-                source=str((predictor.card.get("source") or {}).get("kind", "")),
-                backend=predictor.backend)
+            export_model_info(predictor, served=True)
 
     @classmethod
     def load(cls, path: str, backend: str, record_metrics: bool = True) -> "ModelService":

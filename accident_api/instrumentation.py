@@ -35,4 +35,3 @@ def init_app(app: Flask) -> None:
     app.before_request(_enter)
     app.after_request(_count)
     app.teardown_request(_leave)
-    metrics.init_series()

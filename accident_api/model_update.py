@@ -88,8 +88,7 @@ def validate_artifact(path, backend: str):
 
 def reload_model(app, path, backend: str, log) -> bool:
     """Swap `app`'s model for the validated artifact at `path`; False (old one kept) if refused."""
-    from accident_api.inference import ModelService
-    from monitoring import metrics
+    from accident_api.inference import ModelService, export_model_info
 
     current = app.extensions[MODEL_EXTENSION]
     old = current.predictor
@@ -102,13 +101,12 @@ def reload_model(app, path, backend: str, log) -> bool:
     if old is not None and predictor.version == old.version:
         log.info("model update: %s is already served; nothing to swap", old.version)
         return False
-    app.extensions[MODEL_EXTENSION] = ModelService(predictor)  # exports the new model_info
+    # the new service exports its model_info; the recording switch carries over
+    app.extensions[MODEL_EXTENSION] = ModelService(predictor,
+                                                   record_metrics=current.record_metrics)
     if old is not None:
         # an info gauge is 1 for the served model only; the sidecar drops series at 0
-        metrics.MODEL_INFO.labels(
-            name=old.name, version=old.version, trained_at=str(old.card.get("trained_at", "")),
-            source=str((old.card.get("source") or {}).get("kind", "")),
-            backend=old.backend).set(0)
+        export_model_info(old, served=False)
     log.info("model updated: %s -> %s (new workers serve it; old ones finish their requests)",
              old.version if old is not None else "none", predictor.version)
     return True

@@ -35,7 +35,7 @@ class KnownMethodsOnly:
         if environ.get("REQUEST_METHOD", "") in KNOWN_METHODS:
             return self.wsgi_app(environ, start_response)
         # one fixed label value whatever the client sent: the label set stays bounded
-        metrics.HTTP_REQUESTS.labels(method="other", endpoint="unmatched", status="405").inc()
+        metrics.count_http_response("other", "unmatched", 405)
         path = environ.get("PATH_INFO", "")
         if path == "/v2" or path.startswith("/v2/"):  # the protocol's error object
             payload = {"error": METHOD_MESSAGE}

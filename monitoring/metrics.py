@@ -199,15 +199,8 @@ def record_rejection(field: str, reason: str) -> None:
     INPUT_REJECTED.labels(field=field, reason=reason).inc()
 
 
-def set_model_info(name: str, version: str, trained_at: str, source: str, backend: str) -> None:
-    """Export the served model's identity as model_info{...} = 1."""
+def set_model_info(name: str, version: str, trained_at: str, source: str, backend: str,
+                   value: float = 1) -> None:
+    """Export a model's identity as model_info{...} = 1 (served) or 0 (replaced)."""
     MODEL_INFO.labels(name=name, version=version, trained_at=trained_at, source=source,
-                      backend=backend).set(1)
-
-
-def init_series() -> None:
-    """Create the fixed label sets at 0 so rate() and sums see them before the first event."""
-    for outcome in ("success", "error"):
-        API_PREDICT.labels(outcome=outcome)
-    for label in LABELS:
-        PREDICTIONS.labels(label=label)
+                      backend=backend).set(value)
