@@ -32,7 +32,7 @@ OPENAPI_SETTINGS = {
 
 def create_app(test_config=None) -> Flask:
     """Build the app: config -> extensions and metrics hooks -> model -> blueprints -> errors."""
-    from accident_api import docs_assets, errors, instrumentation, meta, predictions, security, v2
+    from accident_api import docs_assets, errors, meta, predictions, security, v2
     from accident_api.extensions import api, init_http_metrics
     from accident_api.inference import ModelService
     from monitoring import metrics
@@ -48,8 +48,7 @@ def create_app(test_config=None) -> Flask:
                          probability_buckets=app.config["PROBABILITY_BUCKETS"],
                          batch_size_buckets=app.config["BATCH_SIZE_BUCKETS"])
     if app.config["METRICS_ENABLED"]:  # off only to measure monitoring's cost (bench/)
-        instrumentation.init_app(app)  # first, so its before_request runs before anyone else's
-        init_http_metrics(app)  # prometheus-flask-exporter: latency histogram, request counter
+        init_http_metrics(app)  # latency histogram, request counters, in-flight gauge
     api.init_app(app)
     security.init_app(app)  # API keys (when configured), security headers, debug off
     app.extensions[MODEL_EXTENSION] = ModelService.load(app.config["MODEL_PATH"],

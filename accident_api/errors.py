@@ -6,7 +6,7 @@ an HTML page or a traceback; genuine server faults are logged and answered with 
 from flask import current_app, request
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
-from accident_api.instrumentation import PREDICTION_ENDPOINTS
+from accident_api.instrumentation import PREDICTION_ENDPOINTS, count_exception
 from accident_api.schemas import reason_for
 from model.feature_specs import FEATURES
 from monitoring import metrics
@@ -98,5 +98,6 @@ def http_error_response(error: HTTPException):
 def handle_unexpected(error: Exception):
     """Log a genuine server fault with its traceback; answer with a JSON 500, never the trace."""
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    count_exception(current_app, request.method)
     fault = InternalServerError(description="Internal server error: the fault is logged.")
     return http_error_response(fault)

@@ -135,6 +135,42 @@ def test_latency_histogram_grouped_by_url_rule_without_health(client):
                    for m in REGISTRY.collect() for s in m.samples)
 
 
+def test_an_unexpected_fault_is_one_exception_one_500_and_nothing_left_in_flight(
+        make_app, monkeypatch):
+    app = make_app()
+    predictor = app.extensions[MODEL_EXTENSION].predictor
+
+    def broken_model(rows):
+        raise RuntimeError("model fault")
+
+    monkeypatch.setattr(predictor, "predict", broken_model)
+    with Delta() as delta:
+        response = app.test_client().post("/predict", json=SEED_RECORD)
+    assert response.status_code == 500 and "traceback" not in response.get_data(as_text=True)
+    assert delta("flask_http_request_exceptions_total", method="POST", status="500") == 1
+    assert delta("flask_http_request_duration_seconds_count", method="POST", path="/predict",
+                 status="500") == 1
+    assert delta("flask_http_request_total", method="POST", status="500") == 1
+    assert delta("http_requests_total", method="POST", endpoint="predictions.predict",
+                 status="500") == 1
+    assert delta("api_predict_total", outcome="error") == 1
+    assert value("flask_http_requests_in_flight") == 0
+
+
+def test_every_app_of_a_process_records_its_requests(app, make_app):
+    other = make_app()
+    with Delta() as delta:
+        app.test_client().post("/predict", json=SEED_RECORD)
+        other.test_client().post("/predict", json=SEED_RECORD)
+        other.test_client().get("/metrics")  # unmatched and excluded: counted, not timed
+    assert delta("flask_http_request_duration_seconds_count", method="POST", path="/predict",
+                 status="200") == 2
+    assert delta("http_requests_total", method="POST", endpoint="predictions.predict",
+                 status="200") == 2
+    assert delta("http_requests_total", method="GET", endpoint="unmatched", status="404") == 1
+    assert delta("flask_http_request_total", method="GET", status="404") == 0
+
+
 def test_observe_many_equals_observe_one_by_one():
     values = np.concatenate([np.random.default_rng(1).uniform(0, 1.2, 500), [0.1, 0.5, 1.0]])
     registry = CollectorRegistry()
