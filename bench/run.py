@@ -11,6 +11,7 @@ Without --model it trains one with the project's own CLI on synthetic data (cach
 --work-dir). Every server is stopped on exit, error or Ctrl-C.
 """
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: make the checkout import
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import configs, openload, passes, payloads, report, servers, summary, wrk  # noqa: E402
+from model.train_defaults import DEFAULT_HYPERPARAMETERS, SEED, TEST_SIZE  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -54,11 +56,22 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def cached_model_dir(work_dir, train_args):
+    """Where a model trained with `train_args` and today's training defaults is cached.
+
+    The name hashes both, so a change of the default hyper-parameters trains a new model
+    instead of silently benchmarking the old one.
+    """
+    recipe = json.dumps({"train_args": train_args.split(), "defaults": DEFAULT_HYPERPARAMETERS,
+                         "seed": SEED, "test_size": TEST_SIZE}, sort_keys=True)
+    return work_dir / f"model-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+
+
 def ensure_model(options):
     """The model directory to serve: --model, or one trained by our CLI into the work dir."""
     if options.model:
         return options.model.resolve()
-    model_dir = options.work_dir / "model"
+    model_dir = cached_model_dir(options.work_dir, options.train_args)
     if not (model_dir / "model_card.json").exists():
         print(f">>> training a benchmark model into {model_dir} "
               f"(accident-api train {options.train_args})", flush=True)

@@ -153,3 +153,13 @@ def test_openloop_client_sends_its_timetable_to_a_local_server():
         server.shutdown()
     assert (result["errors"], result["dropped"]) == (0, 0)
     assert result["p50_ms"] is not None and result["p99_ms"] >= result["p50_ms"]
+
+
+def test_the_cached_benchmark_model_follows_the_training_recipe(tmp_path, monkeypatch):
+    from bench import run
+
+    first = run.cached_model_dir(tmp_path, "--synthetic --accidents 50000")
+    assert first == run.cached_model_dir(tmp_path, "--synthetic  --accidents 50000")
+    assert first != run.cached_model_dir(tmp_path, "--synthetic --accidents 20000")
+    monkeypatch.setitem(run.DEFAULT_HYPERPARAMETERS, "n_estimators", 100)
+    assert first != run.cached_model_dir(tmp_path, "--synthetic --accidents 50000")
