@@ -16,22 +16,41 @@ class BinTable:
     """The reference edges of several features, padded into one matrix for one-pass binning.
 
     `bins(rows)` equals ``assign_bins(edges_j, rows[:, j])`` for every column j (NaN and
-    infinities included): the bin index is the number of edges a value is not <= to, i.e. the
-    count of edges strictly below it, with NaN above every edge as numpy sorts it.
+    infinities included): the bin index is the number of edges strictly below the value, and
+    NaN, which numpy sorts above everything, lands in the last bin like +inf.
+
+    Two exact tricks keep it to a few numpy calls: padding edges are +inf, which no value is
+    strictly above, and NaN is replaced by +inf (``fmin``), which is above every real edge.
     """
+
+    # From this many rows on, one comparison pass per edge rank beats the 3-D broadcast,
+    # whose sum over a short last axis costs more per element than a few full-width passes.
+    COLUMNWISE_FROM = 48  # measured crossover (28 features, <= 9 edges): ~40-60 rows
 
     def __init__(self, edges_per_column):
         width = max((len(edges) for edges in edges_per_column), default=0)
-        self.edges = np.zeros((len(edges_per_column), width), dtype="float64")
-        self.real = np.zeros((len(edges_per_column), width), dtype=bool)  # padding excluded
+        self.edges = np.full((len(edges_per_column), width), np.inf, dtype="float64")
         for row, edges in enumerate(edges_per_column):
             self.edges[row, :len(edges)] = edges
-            self.real[row, :len(edges)] = True
+        # edge column w of every feature, contiguous, for the row-heavy path
+        self.edges_by_rank = np.ascontiguousarray(self.edges.T)
+        # counts of edges below a value: uint8 while they fit (at most 255 edges per feature)
+        count_dtype = np.uint8 if width < 256 else np.intp
+        self.ones = np.ones(width, dtype=count_dtype)  # sums a row of comparisons, by matmul
+        self.count_dtype = count_dtype
 
     def bins(self, values: np.ndarray) -> np.ndarray:
-        """(n, n_columns) bin indices of `values` (n, n_columns)."""
-        above = ~(values[:, :, None] <= self.edges[None, :, :]) & self.real[None, :, :]
-        return above.sum(axis=2)
+        """(n, n_columns) bin indices (an integer array) of `values` (n, n_columns)."""
+        values = np.fmin(values, np.inf)  # NaN -> +inf: both go to the last bin
+        if values.shape[0] < self.COLUMNWISE_FROM:
+            # matmul with ones: the cheapest sum of a short last axis (add.reduce costs more)
+            return (values[:, :, None] > self.edges).view(np.uint8) @ self.ones
+        counts = np.zeros(values.shape, dtype=self.count_dtype)
+        above = np.empty(values.shape, dtype=bool)
+        for edges in self.edges_by_rank:
+            np.greater(values, edges, out=above)
+            counts += above
+        return counts
 
 
 class DriftCounter:

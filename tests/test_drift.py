@@ -22,9 +22,27 @@ def test_bin_table_equals_assign_bins_per_column(edges, data):
     pool = st.one_of(served, st.sampled_from([e for column in edges for e in column] or [0.0]))
     values = np.array([[data.draw(pool) for _ in edges] for _ in range(n)],
                       dtype="float64").reshape(n, len(edges))
-    got = BinTable([np.asarray(e, dtype="float64") for e in edges]).bins(values)
+    table = BinTable([np.asarray(e, dtype="float64") for e in edges])
+    # both code paths, whatever n: the 3-D broadcast (few rows) and one pass per edge rank
+    table.COLUMNWISE_FROM = data.draw(st.sampled_from([0, 10**9]))
+    got = table.bins(values)
     for column, column_edges in enumerate(edges):
         assert got[:, column].tolist() == assign_bins(column_edges, values[:, column]).tolist()
+
+
+def test_bin_table_paths_agree_around_the_switch():
+    """The row count that picks the path changes nothing: one row, the switch, a big batch."""
+    rng = np.random.default_rng(3)
+    edges = [np.sort(rng.normal(size=k)) for k in (0, 1, 4, 9, 9)]
+    table = BinTable(edges)
+    for n in (1, table.COLUMNWISE_FROM - 1, table.COLUMNWISE_FROM, 1000):
+        values = rng.normal(size=(n, len(edges)))
+        values[rng.random(values.shape) < 0.05] = np.nan
+        values[:, 3] = np.where(rng.random(n) < 0.3, edges[3][rng.integers(0, 4, n)],
+                                values[:, 3])  # exact edges: the (e_i, e_i+1] boundary
+        got = table.bins(values)
+        for column, column_edges in enumerate(edges):
+            assert got[:, column].tolist() == assign_bins(column_edges, values[:, column]).tolist()
 
 
 def _bin_samples(feature):
