@@ -3,13 +3,15 @@
 The bins are those of `model.reference.assign_bins` (the function training used to compute
 the reference ratios), so bin "3" means the same interval on both sides. Serving bins every
 feature of a request at once (`BinTable`, tested equal to `assign_bins` value by value)
-because one `searchsorted` per feature per request was most of monitoring's cost. Prometheus
-turns the counters and the exported ratios into a PSI per feature (recording rules,
-prometheus/).
+because one `searchsorted` per feature per request was most of monitoring's cost, and adds a
+request's counts to one flat array (`monitoring.drift_store`) because one prometheus_client
+write per (feature, bin) was most of the rest. Prometheus turns the counters and the exported
+ratios into a PSI per feature (recording rules, prometheus/).
 """
 import numpy as np
 
 from monitoring import metrics
+from monitoring.drift_store import DriftStore, Layout
 
 
 class BinTable:
@@ -56,48 +58,50 @@ class BinTable:
 class DriftCounter:
     """Counts each served row's features into their reference bins.
 
+    The counts of every (feature, bin) sit in one flat array (`monitoring.drift_store`):
+    feature j's bin b is position ``offsets_[j] + b``, so a request's counts are one numpy
+    add, and `monitoring.drift_collector` exports them as model_feature_bin_total.
+
     Parameters
     ----------
     reference : dict
         The card's ``reference`` mapping: feature -> {"edges": [...], "ratios": [...]}.
     feature_names : sequence of str
         Column order of the rows that `observe` receives.
+    directory : str or None
+        The multiprocess metrics directory (Config.PROMETHEUS_MULTIPROC_DIR): each process
+        counts into its own file there. None: in memory (single process).
     """
 
-    def __init__(self, reference: dict, feature_names):
+    def __init__(self, reference: dict, feature_names, directory: str | None = None):
         # a feature without reference bins cannot drift-alert: skipped, never guessed
         self.columns_ = [column for column, name in enumerate(feature_names) if name in reference]
         edges = [np.asarray(reference[feature_names[c]]["edges"], dtype="float64")
                  for c in self.columns_]
         self.table_ = BinTable(edges)
-        # Every (feature, bin) counter child resolved once, at model load, in one flat list:
-        # feature j's bin b is child offsets_[j] + b, so a request's counts are one bincount.
-        self.children_ = []
-        offsets = []
+        labels, offsets = [], []
         for column, feature_edges in zip(self.columns_, edges):
-            offsets.append(len(self.children_))
-            name = feature_names[column]
-            self.children_ += [metrics.FEATURE_BIN.labels(feature=name, bin=str(b))
-                               for b in range(feature_edges.size + 1)]
+            offsets.append(len(labels))
+            labels += [(feature_names[column], str(b)) for b in range(feature_edges.size + 1)]
         self.offsets_ = np.asarray(offsets, dtype="int64")
+        self.store_ = DriftStore(Layout(labels), directory) if labels else None
         # every column binned (the usual case): no fancy-indexed copy of the rows per request
         self.all_columns_ = self.columns_ == list(range(len(feature_names)))
 
     def observe(self, rows: np.ndarray) -> None:
-        """Count every value of `rows` (n, n_features): one binning pass, one write per bin hit.
+        """Count every value of `rows` (n, n_features) in one binning pass and one add.
 
-        Each counter is incremented by its exact count at once (nothing is held back in
-        memory), so a worker killed after the call has lost nothing.
+        The counts are written at once (nothing is held back in Python), into a shared memory
+        map under gunicorn, so a worker killed after the call has lost nothing.
         """
-        if not self.columns_ or rows.shape[0] == 0:
+        if self.store_ is None or rows.shape[0] == 0:
             return
         values = rows if self.all_columns_ else rows[:, self.columns_]
         flat = self.table_.bins(values) + self.offsets_
-        counts = np.bincount(flat.ravel(), minlength=len(self.children_))
-        hit = np.flatnonzero(counts)
-        children = self.children_
-        for index, count in zip(hit.tolist(), counts[hit].tolist()):
-            children[index].inc(count)
+        if flat.shape[0] == 1:  # /predict: one bin per feature, all distinct positions
+            self.store_.add_one(flat[0])
+        else:
+            self.store_.add(np.bincount(flat.ravel(), minlength=len(self.store_.layout)))
 
 
 def export_reference_ratios(reference: dict) -> None:
