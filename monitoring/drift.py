@@ -8,6 +8,8 @@ request's counts to one flat array (`monitoring.drift_store`) because one promet
 write per (feature, bin) was most of the rest. Prometheus turns the counters and the exported
 ratios into a PSI per feature (recording rules, prometheus/).
 """
+from bisect import bisect_left
+
 import numpy as np
 
 from monitoring import metrics
@@ -23,6 +25,7 @@ class BinTable:
 
     Two exact tricks keep it to a few numpy calls: padding edges are +inf, which no value is
     strictly above, and NaN is replaced by +inf (``fmin``), which is above every real edge.
+    `row_bins` bins a single row in plain Python (the /predict case), with the same result.
     """
 
     # From this many rows on, one comparison pass per edge rank beats the 3-D broadcast,
@@ -40,6 +43,8 @@ class BinTable:
         count_dtype = np.uint8 if width < 256 else np.intp
         self.ones = np.ones(width, dtype=count_dtype)  # sums a row of comparisons, by matmul
         self.count_dtype = count_dtype
+        # the single-row path's edges: Python floats, compared exactly as numpy's float64
+        self.edge_lists = [[float(edge) for edge in edges] for edges in edges_per_column]
 
     def bins(self, values: np.ndarray) -> np.ndarray:
         """(n, n_columns) bin indices (an integer array) of `values` (n, n_columns)."""
@@ -54,13 +59,25 @@ class BinTable:
             counts += above
         return counts
 
+    def row_bins(self, row) -> list:
+        """``bins(np.array([row]))[0]`` as a list, for one row given as a list of floats.
+
+        One `bisect_left` (the number of edges strictly below the value, as searchsorted
+        side="left") per column. For one row numpy's fixed per-call overhead dominates, more
+        so inside a request with cold caches: `bins` cost ~12 µs there against ~3 µs in a
+        tight loop. NaN, below nothing for bisect, goes to the last bin.
+        """
+        return [bisect_left(edges, value) if value == value else len(edges)
+                for value, edges in zip(row, self.edge_lists)]
+
 
 class DriftCounter:
     """Counts each served row's features into their reference bins.
 
     The counts of every (feature, bin) sit in one flat array (`monitoring.drift_store`):
-    feature j's bin b is position ``offsets_[j] + b``, so a request's counts are one numpy
-    add, and `monitoring.drift_collector` exports them as model_feature_bin_total.
+    feature j's bin b is position ``offsets_[j] + b``, so a batch's counts are one bincount
+    added at once, a single row's one increment per feature, and
+    `monitoring.drift_collector` exports them as model_feature_bin_total.
 
     Parameters
     ----------
@@ -84,24 +101,31 @@ class DriftCounter:
             offsets.append(len(labels))
             labels += [(feature_names[column], str(b)) for b in range(feature_edges.size + 1)]
         self.offsets_ = np.asarray(offsets, dtype="int64")
+        self.offset_list_ = offsets  # the single-row path's, as Python ints
         self.store_ = DriftStore(Layout(labels), directory) if labels else None
         # every column binned (the usual case): no fancy-indexed copy of the rows per request
         self.all_columns_ = self.columns_ == list(range(len(feature_names)))
 
     def observe(self, rows: np.ndarray) -> None:
-        """Count every value of `rows` (n, n_features) in one binning pass and one add.
+        """Count every value of `rows` (n, n_features) into this process's counts array.
 
         The counts are written at once (nothing is held back in Python), into a shared memory
-        map under gunicorn, so a worker killed after the call has lost nothing.
+        map under gunicorn, so a worker killed after the call has lost nothing. A single row
+        (/predict) is binned and counted in plain Python: in a request that costs ~9 µs,
+        numpy's per-call overheads ~19 µs (the prometheus_client counters were ~40 µs).
         """
         if self.store_ is None or rows.shape[0] == 0:
             return
+        if rows.shape[0] == 1:  # /predict: plain Python beats numpy's per-call overhead
+            row = rows[0].tolist()
+            if not self.all_columns_:
+                row = [row[column] for column in self.columns_]
+            self.store_.add_one([offset + b for offset, b in
+                                 zip(self.offset_list_, self.table_.row_bins(row))])
+            return
         values = rows if self.all_columns_ else rows[:, self.columns_]
         flat = self.table_.bins(values) + self.offsets_
-        if flat.shape[0] == 1:  # /predict: one bin per feature, all distinct positions
-            self.store_.add_one(flat[0])
-        else:
-            self.store_.add(np.bincount(flat.ravel(), minlength=len(self.store_.layout)))
+        self.store_.add(np.bincount(flat.ravel(), minlength=len(self.store_.layout)))
 
 
 def export_reference_ratios(reference: dict) -> None:

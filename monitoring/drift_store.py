@@ -2,7 +2,8 @@
 
 A `Layout` names the flat positions: position i counts `model_feature_bin_total` with labels
 ``layout.labels[i]`` = (feature, bin). Serving adds a request's counts to this process's
-array in one numpy operation, instead of one prometheus_client write per (feature, bin).
+array directly (one numpy add for a batch, one increment per feature for a single row)
+instead of one locked prometheus_client write per (feature, bin).
 
 Multiprocess mode (a directory, as under gunicorn) uses these files, all named ``drift_*``
 so that prometheus_client, which reads ``*.db``, never touches them:
@@ -90,18 +91,26 @@ class DriftStore:
         self.layout = layout
         self.directory = directory
         self._pid = None
-        self._counts = None
+        self._counts = None  # this process's array, and a memoryview of it for single adds
+        self._view = None
         if directory is None:
             _memory_layouts[layout.key] = layout
             self._array()  # exported (zeros) from model load, like the counter children were
         else:
             layout.write(directory)  # the exporter lists every bin from model load on
 
-    def add_one(self, positions: np.ndarray) -> None:
-        """+1 at each of `positions` (distinct: one bin per feature of one row)."""
-        counts = self._counts if self._pid == os.getpid() else self._array()
+    def add_one(self, positions) -> None:
+        """+1 at each of `positions` (a list of ints: one bin per feature of one row).
+
+        Through a memoryview, item by item: for ~28 positions that costs less than numpy's
+        fancy indexing, whose fixed overhead dominates such a small update.
+        """
+        if self._pid != os.getpid():
+            self._array()
+        view = self._view
         with _ADD_LOCK:
-            counts[positions] += 1
+            for position in positions:
+                view[position] += 1
 
     def add(self, counts_to_add: np.ndarray) -> None:
         """Add a whole counts vector (a batch's bincount)."""
@@ -120,7 +129,7 @@ class DriftStore:
                 else:
                     counts = _map_new_file(self.directory, self.layout, pid)
                 _arrays[slot] = (pid, counts)
-            self._pid, self._counts = pid, counts
+            self._pid, self._counts, self._view = pid, counts, memoryview(counts)
         return counts
 
 

@@ -36,6 +36,8 @@ def test_bin_table_equals_assign_bins_per_column(edges, data):
     got = table.bins(values)
     for column, column_edges in enumerate(edges):
         assert got[:, column].tolist() == assign_bins(column_edges, values[:, column]).tolist()
+    # the single-row path (plain Python bisect), row by row
+    assert [table.row_bins(row) for row in values.tolist()] == got.tolist()
 
 
 def test_bin_table_paths_agree_around_the_switch():
