@@ -51,9 +51,9 @@ def create_app(test_config=None) -> Flask:
         init_http_metrics(app)  # latency histogram, request counters, in-flight gauge
     api.init_app(app)
     security.init_app(app)  # API keys (when configured), security headers, debug off
-    app.extensions[MODEL_EXTENSION] = ModelService.load(app.config["MODEL_PATH"],
-                                                        app.config["MODEL_BACKEND"],
-                                                        app.config["METRICS_ENABLED"])
+    app.extensions[MODEL_EXTENSION] = ModelService.load(
+        app.config["MODEL_PATH"], app.config["MODEL_BACKEND"], app.config["METRICS_ENABLED"],
+        multiproc_dir=app.config["PROMETHEUS_MULTIPROC_DIR"])  # drift counts: files or memory
     for blueprint in (meta.blp, predictions.blp, v2.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_assets.blp)

@@ -21,30 +21,39 @@ def export_model_info(predictor, served: bool) -> None:
 
 
 class ModelService:
-    """A loaded, verified Predictor (`ready`) or the reason there is none (`reason`)."""
+    """A loaded, verified Predictor (`ready`) or the reason there is none (`reason`).
 
-    def __init__(self, predictor=None, reason: str | None = None, record_metrics: bool = True):
+    `multiproc_dir` (Config.PROMETHEUS_MULTIPROC_DIR) is where each gunicorn worker keeps its
+    drift counts; None in single-process mode (monitoring.drift_store).
+    """
+
+    def __init__(self, predictor=None, reason: str | None = None, record_metrics: bool = True,
+                 multiproc_dir: str | None = None):
         self.predictor = predictor
         self.reason = reason
         self.record_metrics = record_metrics
+        self.multiproc_dir = multiproc_dir
         self.drift = None
         if predictor is not None:
             reference = predictor.card.get("reference") or {}
-            self.drift = DriftCounter(reference, FEATURES)
+            self.drift = DriftCounter(reference, FEATURES, multiproc_dir)
             export_reference_ratios(reference)
             export_model_info(predictor, served=True)
 
     @classmethod
-    def load(cls, path: str, backend: str, record_metrics: bool = True) -> "ModelService":
+    def load(cls, path: str, backend: str, record_metrics: bool = True,
+             multiproc_dir: str | None = None) -> "ModelService":
         """Load and verify the model at `path`; a failure becomes a not-ready service, not a crash.
 
         The app stays up to answer /health/ready with the reason; gunicorn's `on_starting` hook
         refuses to serve traffic with such an app (accident_api.server).
         """
         try:
-            return cls(load_model(path, backend=backend), record_metrics=record_metrics)
+            return cls(load_model(path, backend=backend), record_metrics=record_metrics,
+                       multiproc_dir=multiproc_dir)
         except ModelError as exc:
-            return cls(reason=str(exc), record_metrics=record_metrics)
+            return cls(reason=str(exc), record_metrics=record_metrics,
+                       multiproc_dir=multiproc_dir)
 
     @property
     def ready(self) -> bool:

@@ -101,9 +101,11 @@ def reload_model(app, path, backend: str, log) -> bool:
     if old is not None and predictor.version == old.version:
         log.info("model update: %s is already served; nothing to swap", old.version)
         return False
-    # the new service exports its model_info; the recording switch carries over
+    # the new service exports its model_info; the recording switch and the drift counts'
+    # directory carry over (the old model's counts stay exported: counters never go back)
     app.extensions[MODEL_EXTENSION] = ModelService(predictor,
-                                                   record_metrics=current.record_metrics)
+                                                   record_metrics=current.record_metrics,
+                                                   multiproc_dir=current.multiproc_dir)
     if old is not None:
         # an info gauge is 1 for the served model only; the sidecar drops series at 0
         export_model_info(old, served=False)

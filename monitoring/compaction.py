@@ -7,12 +7,17 @@ every scrape would read them all. `compact_dead_worker` adds a dead worker's val
 archive file per type (counter_archive.db, histogram_archive.db, gauge_<mode>_archive.db) and
 deletes its files: the sums the exporter serves are unchanged, so counters stay monotonic.
 
-The exporter (`LockedCollector`) and the compaction run in the gunicorn master and share
-`LOCK`, so a scrape never sees the values in both files or in neither.
+The drift counts (`drift_<layout>_<pid>.counts`, monitoring.drift_store) are folded the same
+way, into `drift_<layout>_archive.counts`.
+
+The exporter (`LockedCollector`, `DriftCollector`) and the compaction run in the gunicorn
+master and share `LOCK`, so a scrape never sees the values in both files or in neither.
 """
 import glob
 import os
 import threading
+
+from monitoring import drift_store
 
 LOCK = threading.Lock()
 ARCHIVE = "archive"
@@ -44,7 +49,8 @@ def compact_dead_worker(pid: int, directory: str) -> list:
     """Fold every metric file of dead process `pid` into the archives; return the files removed.
 
     Gauges in "all"/"mostrecent" modes carry per-process meaning and are simply removed with
-    the process (as `mark_process_dead` does for live gauges).
+    the process (as `mark_process_dead` does for live gauges). Its drift counts files are
+    added into their layout's archive the same way (monitoring.drift_store).
     """
     from prometheus_client import multiprocess
 
@@ -60,6 +66,7 @@ def compact_dead_worker(pid: int, directory: str) -> list:
                 _merge_into(os.path.join(directory, f"{prefix}_{ARCHIVE}.db"), path, fold)
             os.remove(path)
             removed.append(path)
+        removed += drift_store.fold_dead_worker(pid, directory)
     return removed
 
 

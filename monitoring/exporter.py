@@ -15,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from monitoring import drift_store  # numpy only: safe before prometheus_client is imported
+
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -25,7 +27,8 @@ class MultiprocessSetupError(RuntimeError):
 def prepare_multiproc_dir(path: str | None) -> str:
     """Point prometheus_client at `path` (a fresh temporary directory when None), wiped.
 
-    Only `*.db` metric files are removed, so a mistyped path never costs anyone their files.
+    Only prometheus_client's `*.db` metric files and our own drift counts files (`drift_*`,
+    monitoring.drift_store) are removed, so a mistyped path never costs anyone their files.
     When prometheus_client is already imported in this process (gunicorn re-reading its config
     on SIGHUP) the live directory is kept as is: wiping it would make counters go backwards.
 
@@ -46,6 +49,7 @@ def prepare_multiproc_dir(path: str | None) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.db"):
         stale.unlink()
+    drift_store.wipe(str(directory))
     # prometheus_client reads the variable itself (no API takes the path): the one place
     # that sets it. The workers, forked from this process, inherit it.
     os.environ[ENV_VAR] = str(directory)
@@ -62,9 +66,11 @@ def start_sidecar(port: int, host: str, directory: str, log=None) -> bool:
     from prometheus_client import CollectorRegistry, start_http_server
 
     from monitoring.compaction import LockedCollector
+    from monitoring.drift_collector import DriftCollector
 
     registry = CollectorRegistry()
     registry.register(LockedCollector(directory))
+    registry.register(DriftCollector(directory))  # model_feature_bin_total: drift_* files
     try:
         start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
@@ -77,8 +83,9 @@ def start_sidecar(port: int, host: str, directory: str, log=None) -> bool:
 
 
 def mark_worker_dead(pid: int, directory: str) -> None:
-    """Drop a dead worker's live gauges and fold its counters/histograms in `directory` into
-    the archive files (gunicorn `child_exit`): summed values unchanged, directory size bounded."""
+    """Drop a dead worker's live gauges and fold its counters/histograms and drift counts in
+    `directory` into the archive files (gunicorn `child_exit`): summed values unchanged,
+    directory size bounded."""
     from monitoring.compaction import compact_dead_worker
 
     compact_dead_worker(pid, directory)

@@ -11,9 +11,15 @@ gunicorn: prometheus_client picks its multiprocess value store at import time.
 import time
 
 import numpy as np
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 LABELS = ("not_severe", "severe")  # index = predicted class
+
+# model_feature_bin_total is exported by a collector (monitoring.drift_collector) over flat
+# count arrays (monitoring.drift_store), not by a Counter: its name and help live here.
+FEATURE_BIN_NAME = "model_feature_bin_total"
+FEATURE_BIN_HELP = ("Served feature values per reference bin (bin = index from "
+                    "model.reference.assign_bins).")
 
 # The histograms' bucket edges this process's metrics were built with (None: not yet built).
 _buckets = None
@@ -89,9 +95,12 @@ def _define(inference_buckets, probability_buckets, batch_size_buckets) -> None:
         ["field", "reason"])
 
     # --- input drift: served values counted into the training reference bins ----------------
-    FEATURE_BIN = Counter(
-        "model_feature_bin_total", "Served feature values per reference bin (bin = index "
-        "from model.reference.assign_bins).", ["feature", "bin"])
+    from monitoring.drift_collector import DriftCollector
+
+    # This process's in-memory drift counts (single-process mode). Under gunicorn the workers
+    # write files instead and the sidecar exporter has its own DriftCollector over them.
+    FEATURE_BIN = DriftCollector()
+    REGISTRY.register(FEATURE_BIN)
     REFERENCE_RATIO = Gauge(
         "model_feature_reference_ratio", "Training share of each reference bin of a feature.",
         ["feature", "bin"], multiprocess_mode="max")

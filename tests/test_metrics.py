@@ -1,8 +1,10 @@
 """Metrics: app-level values in the default registry, multiprocess sums through the sidecar."""
+import json
 import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from accident_api import MODEL_EXTENSION
 from accident_api.schemas import SEED_RECORD
 from model.features import FEATURES
 from model.reference import assign_bins
+from monitoring import drift_store
 from monitoring.metrics import observe_many
 
 
@@ -254,6 +257,90 @@ def test_counters_survive_a_sigkilled_worker(live_server_factory):
     assert total(scrape(server), "http_requests_total") == sent
 
 
+def drift_counts(samples) -> dict:
+    """{(feature, bin): value} of model_feature_bin_total in a `scrape`."""
+    return {(dict(labels)["feature"], dict(labels)["bin"]): v
+            for (name, labels), v in samples.items() if name == "model_feature_bin_total"}
+
+
+def expected_drift(reference, records) -> dict:
+    """Every (feature, bin) of the card with the count model.reference.assign_bins gives."""
+    expected = {}
+    for name, bins in reference.items():
+        values = [float(record[name]) for record in records]
+        counts = np.bincount(assign_bins(bins["edges"], values), minlength=len(bins["edges"]) + 1)
+        expected.update({(name, str(b)): float(c) for b, c in enumerate(counts)})
+    return expected
+
+
+def worker_counts_files(server) -> dict:
+    """{pid: path} of the live processes' drift counts files (the archive excluded)."""
+    files = {}
+    for path in server.metrics_dir.glob("drift_*_*.counts"):
+        owner = path.stem.rsplit("_", 1)[1]
+        if owner != drift_store.ARCHIVE:
+            files[int(owner)] = path
+    return files
+
+
+def serve_both_workers(server, rounds=10):
+    """/predict and /predict/batch from 8 threads until both workers have counted some;
+    returns the records sent (each predicted once)."""
+    sent = []
+
+    def one(index):
+        records = [{**SEED_RECORD, "victim_age": float(5 + 7 * (index % 16)),
+                    "hour": index % 24, "vma": (30, 50, 80, 110)[index % 4]}]
+        if index % 5 == 0:  # a batch now and then: the bincount path
+            records += [{**records[0], "lat": 43.0 + k, "long": 1.0 + k} for k in range(4)]
+            body = {"records": records}
+            response = requests.post(f"{server.url}/predict/batch", json=body, timeout=10)
+        else:
+            response = requests.post(f"{server.url}/predict", json=records[0], timeout=10)
+        assert response.status_code == 200, response.text
+        return records
+
+    workers = server.wait_for_workers(2)
+    with ThreadPoolExecutor(8) as pool:
+        for round_ in range(rounds):
+            for records in pool.map(one, range(40 * round_, 40 * round_ + 40)):
+                sent += records
+            if set(worker_counts_files(server)) >= set(workers):
+                return sent
+    raise AssertionError(f"one worker served everything: {worker_counts_files(server)}")
+
+
+@pytest.mark.integration
+def test_sidecar_drift_counts_equal_records_times_bins_across_both_workers(
+        live_server_factory, trained_model_dir):
+    server = live_server_factory()
+    reference = json.loads((trained_model_dir / "model_card.json").read_text())["reference"]
+    sent = serve_both_workers(server)
+    files = worker_counts_files(server)
+    assert set(files) == set(server.worker_pids())
+    assert all(np.fromfile(path, dtype="int64").sum() > 0 for path in files.values())
+    counted = drift_counts(scrape(server))
+    assert counted == expected_drift(reference, sent)  # every bin, zeros included
+    assert sum(counted.values()) == len(sent) * len(reference)
+
+
+@pytest.mark.integration
+def test_a_sigkilled_workers_drift_counts_survive_and_are_folded_into_the_archive(
+        live_server_factory):
+    server = live_server_factory()
+    serve_both_workers(server)
+    before = drift_counts(scrape(server))
+    victim, path = next(iter(worker_counts_files(server).items()))
+    its_counts = np.fromfile(path, dtype="int64")
+    assert its_counts.sum() > 0
+    os.kill(victim, signal.SIGKILL)
+    server.wait_for_workers(2, exclude=[victim])  # child_exit has run: compaction first
+    assert not path.exists()
+    archive = path.with_name(path.name.replace(f"_{victim}.", f"_{drift_store.ARCHIVE}."))
+    assert np.fromfile(archive, dtype="int64").tolist() == its_counts.tolist()
+    assert drift_counts(scrape(server)) == before
+
+
 @pytest.mark.integration
 def test_multiprocess_dir_is_wiped_at_start(live_server_factory, tmp_path):
     stale = tmp_path / "stale-metrics"
@@ -265,8 +352,21 @@ def test_multiprocess_dir_is_wiped_at_start(live_server_factory, tmp_path):
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(stale), "PYTHONPATH": os.getcwd()}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
     assert list(stale.glob("*.db"))
+    # a previous run's drift counts too: a layout, a dead worker's file, an archive, a temp file
+    layout = drift_store.Layout([("vma", "0"), ("stale_feature", "0")])
+    layout.write(str(stale))
+    for owner in (4242, drift_store.ARCHIVE):
+        np.array([500, 500], dtype="int64").tofile(
+            drift_store.counts_path(str(stale), layout.key, owner))
+    (stale / f"drift_{layout.key}_archive.counts.tmp").write_bytes(b"half")
+    (stale / "notes.txt").write_text("not ours: kept")
     server = live_server_factory(PROMETHEUS_MULTIPROC_DIR=str(stale))
-    assert total(scrape(server), "http_requests_total") == 0
+    samples = scrape(server)
+    assert total(samples, "http_requests_total") == 0
+    assert total(samples, "model_feature_bin_total") == 0
+    assert total(samples, "model_feature_bin_total", feature="stale_feature") == 0
+    assert not list(stale.glob(f"drift_{layout.key}*"))
+    assert (stale / "notes.txt").read_text() == "not ours: kept"
 
 
 # --- configuration flows from the app factory; monitoring/ stands alone ----------------------
