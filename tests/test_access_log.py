@@ -17,6 +17,8 @@ from gunicorn.http import wsgi
 from gunicorn.http.parser import RequestParser
 
 from accident_api.access_log import COMBINED_FORMAT, AccessLogger
+from accident_api.config import Config
+from accident_api.server import gunicorn_options
 
 CLIENT = ("203.0.113.7", 51234)
 SERVER = ("127.0.0.1", 8000)
@@ -298,3 +300,20 @@ def test_a_logging_error_never_breaks_the_request(monkeypatch):
     del environ["REQUEST_METHOD"]
     log.access(resp, req, environ, ELAPSED)  # no exception
     assert len(errors) == 1 and "KeyError: 'REQUEST_METHOD'" in errors[0]
+
+
+def test_service_options_use_the_logger_and_follow_access_log():
+    on, off = gunicorn_options(Config()), gunicorn_options(Config(ACCESS_LOG=False))
+    assert on["logger_class"] is AccessLogger and on["accesslog"] == "-"
+    assert off["logger_class"] is AccessLogger and off["accesslog"] is None
+
+
+def test_serve_application_applies_the_same_options():
+    """`accident-api serve` configures gunicorn from gunicorn_options too."""
+    from accident_api.gunicorn_app import ServiceApplication
+
+    for config in (Config(), Config(ACCESS_LOG=False)):
+        cfg = ServiceApplication(config).cfg
+        assert cfg.logger_class is AccessLogger
+        assert cfg.accesslog == gunicorn_options(config)["accesslog"]
+        assert cfg.access_log_format == COMBINED_FORMAT
