@@ -63,25 +63,51 @@ def _gunicorn_handlers(log):
     return [h for h in log.access_log.handlers if getattr(h, "_gunicorn", False)]
 
 
-def _line(logger_class, cfg, resp, req, environ) -> str:
-    """What `logger_class(cfg).access` writes to the access log's stream."""
+def _line(logger_class, cfg, resp, req, environ, route="direct") -> str:
+    """What `logger_class(cfg).access` writes to the access log's stream.
+
+    route "direct": gunicorn's handler alone on the logger (pytest's capture handlers taken off
+    for the call), so AccessLogger writes to its stream itself; "logging": a pass-through
+    filter on the logger, so the line goes through a LogRecord and logging's handlers.
+    """
     log = logger_class(cfg)
     stream = io.StringIO()
     for handler in _gunicorn_handlers(log):
         handler.setStream(stream)
-    log.access(resp, req, environ, ELAPSED)
+    access_log = log.access_log
+    saved = access_log.handlers[:]
+    access_log.handlers[:] = _gunicorn_handlers(log)
+
+    def passes(record):
+        return True
+
+    if route == "logging":
+        access_log.addFilter(passes)
+    try:
+        if isinstance(log, AccessLogger) and log._combined:
+            assert (log._plain_handler(access_log) is not None) == (route == "direct")
+        log.access(resp, req, environ, ELAPSED)
+    finally:
+        access_log.removeFilter(passes)
+        access_log.handlers[:] = saved
     return stream.getvalue()
 
 
-def _same_second_lines(cfg, resp, req, environ):
+def _same_second_lines(cfg, resp, req, environ, route="direct"):
     """gunicorn's line and ours, taken within one second (both carry the time)."""
     for _ in range(5):
         before = _line(Logger, cfg, resp, req, environ)
-        ours = _line(AccessLogger, cfg, resp, req, environ)
+        ours = _line(AccessLogger, cfg, resp, req, environ, route)
         after = _line(Logger, cfg, resp, req, environ)
         if before == after:
             return before, ours
     raise AssertionError("clock kept crossing a second boundary")
+
+
+@pytest.fixture(params=["direct", "logging"])
+def route(request):
+    """Both ways AccessLogger hands a line on: its own write, or a LogRecord through logging."""
+    return request.param
 
 
 def _request(head: str, body: bytes = b"") -> bytes:
@@ -124,12 +150,17 @@ CASES = {
 
 
 @pytest.mark.parametrize("raw, served", CASES.values(), ids=CASES.keys())
-def test_line_is_gunicorns_byte_for_byte(raw, served):
+def test_line_is_gunicorns_byte_for_byte(raw, served, route):
     cfg = _gunicorn_cfg()
     resp, req, environ = _served(raw, cfg=cfg, **served)
-    gunicorn_line, ours = _same_second_lines(cfg, resp, req, environ)
+    gunicorn_line, ours = _same_second_lines(cfg, resp, req, environ, route)
     assert ours == gunicorn_line
     assert ours.endswith("\n") and ours.count("\n") == 1
+
+
+def test_the_service_format_is_gunicorns_default():
+    """So AccessLogger writes the service's lines itself (else gunicorn's code would run)."""
+    assert GunicornConfig().access_log_format == COMBINED_FORMAT
 
 
 def test_sample_line_has_the_combined_format():
@@ -173,15 +204,15 @@ class _Resp:
     ({"HTTP_REFERER": "", "HTTP_USER_AGENT": ""}, _Resp(sent=1)),  # empty, not missing
     ({"REMOTE_ADDR": 'a"b'}, _Resp(status='200 "OK"', sent=3)),
 ], ids=["no-remote-addr", "no-sent", "no-status", "int-status", "empty-headers", "quotes"])
-def test_missing_or_odd_fields_as_gunicorn_renders_them(environ_changes, resp):
+def test_missing_or_odd_fields_as_gunicorn_renders_them(environ_changes, resp, route):
     cfg = _gunicorn_cfg()
     _, req, environ = _served(PREDICT, cfg=cfg)
     environ = _with(environ, **environ_changes)
-    gunicorn_line, ours = _same_second_lines(cfg, resp, req, environ)
+    gunicorn_line, ours = _same_second_lines(cfg, resp, req, environ, route)
     assert ours == gunicorn_line
 
 
-def test_invalid_request_line_as_gunicorns_handle_error_logs_it():
+def test_invalid_request_line_as_gunicorns_handle_error_logs_it(route):
     """Worker.handle_error: a fresh Response with only status set, environ from the request."""
     cfg = _gunicorn_cfg()
     req = next(RequestParser(cfg, iter([PREDICT]), CLIENT))
@@ -189,7 +220,7 @@ def test_invalid_request_line_as_gunicorns_handle_error_logs_it():
     environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = CLIENT[0], str(CLIENT[1])
     resp = wsgi.Response(req, _Socket(), cfg)
     resp.status = "400 Bad Request"
-    gunicorn_line, ours = _same_second_lines(cfg, resp, req, environ)
+    gunicorn_line, ours = _same_second_lines(cfg, resp, req, environ, route)
     assert ours == gunicorn_line and '" 400 0 "-" "-"' in ours
 
 
@@ -290,6 +321,92 @@ def test_filters_on_the_access_logger_still_apply():
     finally:
         log.access_log.removeFilter(drop_health)
     assert stream.getvalue().count("\n") == 1 and "/predict" in stream.getvalue()
+
+
+def test_plain_stream_gets_the_line_without_a_log_record(monkeypatch):
+    log = AccessLogger(_gunicorn_cfg())
+    monkeypatch.setattr(log.access_log, "handlers", _gunicorn_handlers(log))
+    stream = io.StringIO()
+    (handler,) = log.access_log.handlers
+    handler.setStream(stream)
+
+    def no_record(*args, **kwargs):
+        raise AssertionError("a LogRecord was built")
+
+    monkeypatch.setattr(log.access_log, "makeRecord", no_record)
+    log.access(*_served(PREDICT), ELAPSED)
+    assert stream.getvalue().endswith('"POST /predict HTTP/1.1" 200 12 "-" "wrk"\n')
+
+
+def test_another_handler_gets_the_record_and_the_stream_its_line(monkeypatch):
+    log = AccessLogger(_gunicorn_cfg())
+    monkeypatch.setattr(log.access_log, "handlers", _gunicorn_handlers(log))
+    stream = io.StringIO()
+    log.access_log.handlers[0].setStream(stream)
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    log.access_log.addHandler(Keep())
+    log.access(*_served(PREDICT), ELAPSED)
+    assert len(records) == 1 and records[0].getMessage() + "\n" == stream.getvalue()
+    assert records[0].name == "gunicorn.access" and records[0].levelno == logging.INFO
+
+
+def test_propagating_access_logger_reaches_its_parents_handlers(monkeypatch):
+    log = AccessLogger(_gunicorn_cfg())
+    monkeypatch.setattr(log.access_log, "handlers", _gunicorn_handlers(log))
+    log.access_log.handlers[0].setStream(io.StringIO())
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    parent = logging.getLogger("gunicorn")
+    keep = Keep()
+    parent.addHandler(keep)
+    monkeypatch.setattr(log.access_log, "propagate", True)
+    try:
+        log.access(*_served(PREDICT), ELAPSED)
+    finally:
+        parent.removeHandler(keep)
+    assert len(records) == 1 and records[0].getMessage().endswith('"-" "wrk"')
+
+
+def test_stream_write_error_is_reported_as_logging_does(monkeypatch):
+    log = AccessLogger(_gunicorn_cfg())
+    monkeypatch.setattr(log.access_log, "handlers", _gunicorn_handlers(log))
+
+    class Broken(io.StringIO):
+        def write(self, text):
+            raise OSError("disk full")
+
+    (handler,) = log.access_log.handlers
+    handler.setStream(Broken())
+    reported = []
+    monkeypatch.setattr(handler, "handleError", reported.append)
+    log.access(*_served(PREDICT), ELAPSED)  # no exception
+    assert len(reported) == 1 and reported[0].getMessage().endswith('"-" "wrk"')
+
+
+def test_closed_access_log_file_is_reopened(tmp_path, monkeypatch):
+    """A FileHandler whose stream is closed (reopen_files, USR1) opens it again to write."""
+    path = tmp_path / "access.log"
+    cfg = _gunicorn_cfg(accesslog=str(path))
+    log = AccessLogger(cfg)
+    monkeypatch.setattr(log.access_log, "handlers", _gunicorn_handlers(log))
+    (handler,) = log.access_log.handlers
+    try:
+        log.access(*_served(PREDICT, cfg=cfg), ELAPSED)
+        handler.close()
+        assert handler.stream is None
+        log.access(*_served(PREDICT, cfg=cfg), ELAPSED)
+    finally:
+        handler.close()
+    assert path.read_text().count('"POST /predict HTTP/1.1" 200 12 "-" "wrk"\n') == 2
 
 
 def test_a_logging_error_never_breaks_the_request(monkeypatch):
