@@ -2,8 +2,9 @@
 
 The settings themselves live in accident_api.server (shared with `accident-api serve`): sync
 workers, preload_app (model loaded once in the master), graceful timeout, max_requests with
-jitter, access log on stdout; hooks `on_starting` (no model -> one line, exit 1), `when_ready`
-(sidecar metrics exporter on METRICS_PORT) and `child_exit` (dead worker's live gauges dropped).
+jitter, access log on stdout (ACCESS_LOG; lines written by accident_api.access_log); hooks
+`on_starting` (no model -> one line, exit 1), `when_ready` (sidecar metrics exporter on
+METRICS_PORT) and `child_exit` (dead worker's live gauges dropped).
 """
 import dataclasses
 import sys

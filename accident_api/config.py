@@ -85,6 +85,8 @@ class Config:
     MAX_BATCH_SIZE: int = 1000
     MAX_CONTENT_LENGTH: int = 2 * 1024 * 1024
     LOG_LEVEL: str = "info"
+    # gunicorn's access log on stdout (accident_api.access_log formats it); off: no access lines.
+    ACCESS_LOG: bool = True
     PROMETHEUS_MULTIPROC_DIR: str | None = None
     GUNICORN_TIMEOUT: int = 30
     GRACEFUL_TIMEOUT: int = 30
@@ -117,6 +119,7 @@ class Config:
             MAX_CONTENT_LENGTH=_int(env, "MAX_CONTENT_LENGTH", d.MAX_CONTENT_LENGTH, 1024),
             LOG_LEVEL=_choice(env, "LOG_LEVEL", d.LOG_LEVEL,
                               ("debug", "info", "warning", "error", "critical")),
+            ACCESS_LOG=_bool(env, "ACCESS_LOG", d.ACCESS_LOG),
             PROMETHEUS_MULTIPROC_DIR=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
             GUNICORN_TIMEOUT=_int(env, "GUNICORN_TIMEOUT", d.GUNICORN_TIMEOUT, 1),
             GRACEFUL_TIMEOUT=_int(env, "GRACEFUL_TIMEOUT", d.GRACEFUL_TIMEOUT, 0),

@@ -8,6 +8,7 @@ import shutil
 import sys
 
 from accident_api import MODEL_EXTENSION, lifecycle
+from accident_api.access_log import AccessLogger
 from accident_api.config import Config
 from monitoring import exporter
 
@@ -101,7 +102,8 @@ def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dic
         "limit_request_line": LIMIT_REQUEST_LINE,
         "limit_request_fields": LIMIT_REQUEST_FIELDS,
         "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
-        "accesslog": "-",
+        "accesslog": "-" if config.ACCESS_LOG else None,
+        "logger_class": AccessLogger,  # gunicorn's access line, formatted for less CPU
         "errorlog": "-",
         "loglevel": config.LOG_LEVEL,
         "proc_name": "accident-api",

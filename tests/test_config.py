@@ -16,6 +16,7 @@ def test_defaults_are_the_documented_ones():
     assert config.PROMETHEUS_MULTIPROC_DIR is None
     assert config.INFERENCE_BUCKETS[0] == 0.0001 and config.INFERENCE_BUCKETS[-1] == 1.0
     assert config.PROBABILITY_BUCKETS[-1] == 1.0
+    assert config.ACCESS_LOG is True
 
 
 def test_environment_overrides_each_setting():
@@ -23,13 +24,14 @@ def test_environment_overrides_each_setting():
         "MODEL_PATH": "/m", "MODEL_BACKEND": "SKLEARN", "HOST": "0.0.0.0", "PORT": "8080",
         "METRICS_PORT": "9300", "WEB_CONCURRENCY": "4", "MAX_BATCH_SIZE": "10",
         "MAX_CONTENT_LENGTH": "4096", "LOG_LEVEL": "DEBUG", "PROMETHEUS_MULTIPROC_DIR": "/tmp/x",
-        "INFERENCE_BUCKETS": "0.001, 0.01,1", "MAX_REQUESTS": "0"})
+        "INFERENCE_BUCKETS": "0.001, 0.01,1", "MAX_REQUESTS": "0", "ACCESS_LOG": "no"})
     assert config.MODEL_PATH == "/m" and config.MODEL_BACKEND == "sklearn"
     assert (config.HOST, config.PORT, config.METRICS_PORT) == ("0.0.0.0", 8080, 9300)
     assert (config.WEB_CONCURRENCY, config.MAX_BATCH_SIZE) == (4, 10)
     assert config.MAX_CONTENT_LENGTH == 4096
     assert config.LOG_LEVEL == "debug" and config.PROMETHEUS_MULTIPROC_DIR == "/tmp/x"
     assert config.INFERENCE_BUCKETS == (0.001, 0.01, 1.0) and config.MAX_REQUESTS == 0
+    assert config.ACCESS_LOG is False
 
 
 @pytest.mark.parametrize("env, fragment", [
@@ -40,6 +42,7 @@ def test_environment_overrides_each_setting():
     ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud'"),
     ({"INFERENCE_BUCKETS": "0.1,a"}, "not a comma-separated list of numbers"),
     ({"PROBABILITY_BUCKETS": "0.5,0.2"}, "must be strictly increasing"),
+    ({"ACCESS_LOG": "maybe"}, "ACCESS_LOG='maybe' must be 1/true/yes/on or 0/false/no/off"),
 ])
 def test_unusable_values_are_refused_with_the_variable_named(env, fragment):
     with pytest.raises(ConfigError, match=fragment.replace("(", r"\(").replace(")", r"\)")):

@@ -1,6 +1,8 @@
 """Real gunicorn: every endpoint over HTTP, start-up failures in one line, `accident-api serve`."""
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -72,9 +74,50 @@ def test_404_405_and_body_too_large_over_http(live_server_factory):
     assert too_big.status_code == 413 and too_big.json()["status"] == "Request Entity Too Large"
 
 
+def _stdout_lines_with(server, marker, timeout=10.0):
+    """The server's stdout lines containing `marker`, once there is one (the worker writes its
+    access line right after the response, so it may land a moment after the client returns)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = (server.log_dir / "stdout").read_text()
+        lines = [line for line in text.splitlines() if marker in line]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+ACCESS_LINE = re.compile(
+    r'127\.0\.0\.1 - - \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
+    r'"GET /health/live\?probe=combined HTTP/1\.1" 200 \d+ '
+    r'"http://example\.org/\\"q\\"" "python-requests/[\d.]+"')
+
+
 def test_access_log_on_stdout(live_server):
     requests.get(f"{live_server.url}/health/live", timeout=10)
     assert '"GET /health/live HTTP/1.1" 200' in (live_server.log_dir / "stdout").read_text()
+    # gunicorn's combined format, written by accident_api.access_log.AccessLogger
+    requests.get(f"{live_server.url}/health/live?probe=combined", timeout=10,
+                 headers={"Referer": 'http://example.org/"q"'})
+    lines = _stdout_lines_with(live_server, "probe=combined")
+    assert len(lines) == 1 and ACCESS_LINE.fullmatch(lines[0]), lines
+
+
+def test_access_log_off(live_server_factory):
+    server = live_server_factory(ACCESS_LOG="0")
+    assert requests.get(f"{server.url}/health/live?probe=off", timeout=10).ok
+    assert requests.post(f"{server.url}/predict", json=SEED_RECORD, timeout=10).ok
+    time.sleep(0.5)  # time for a line that should not come
+    assert "probe=off" not in server.logs() and '"POST /predict' not in server.logs()
+
+
+def test_operator_access_log_format_still_works(live_server_factory):
+    """`--access-logformat` on gunicorn's command line: gunicorn's own atoms, headers included."""
+    server = live_server_factory(argv=[
+        sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--access-logformat",
+        "custom %(m)s %(U)s q=%(q)s %(s)s %({x-trace}i)s %({content-type}o)s", "wsgi:app"])
+    requests.get(f"{server.url}/health/live?a=1", headers={"X-Trace": "t-42"}, timeout=10)
+    assert _stdout_lines_with(server, "custom ") == [
+        "custom GET /health/live q=a=1 200 t-42 application/json"]
 
 
 def _failed_start(env, argv):
