@@ -1,7 +1,6 @@
 """Blueprint `predictions`: POST /predict (one accident) and POST /predict/batch."""
-from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
 from accident_api import error_docs
 from accident_api.inference import current_model, prediction_items
@@ -12,7 +11,8 @@ from accident_api.schemas import (SEED_RECORD, AccidentRecordSchema, PredictBatc
 
 
 class PredictionsBlueprint(Blueprint):
-    # deeply nested or over-long-integer JSON is a 400 like any malformed body, not a 500
+    # deeply nested or over-long-integer JSON is a 400 like any malformed body, not a 500;
+    # a body that is not JSON is a 415
     ARGUMENTS_PARSER = JsonBodyParser()
 
 
@@ -27,13 +27,6 @@ document_errors = error_docs.document_errors(blp, {
          "names each field and why.",
     503: "No model loaded: see /health/ready for the reason.",
 })
-
-
-@blp.before_request
-def require_json():
-    """Prediction bodies are JSON: anything else is 415, not a validation error."""
-    if request.method == "POST" and not request.is_json:
-        abort(415, message="Content-Type must be application/json.")
 
 
 # Schemas are passed as instances everywhere: given a class, webargs builds a new schema on

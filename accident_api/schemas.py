@@ -170,6 +170,26 @@ class PredictionSchema(ma.Schema):
     model_version = fields.String(
         metadata={"description": "version of the model that answered", "example": "3f9a2b7c1d0e"})
 
+    def dump(self, obj, *, many=None):
+        # `inference.prediction_items` builds exactly what the fields output (int, float, str,
+        # str): such an item is returned as it is; marshmallow's field-by-field dump costs
+        # ~8 µs per item, 8 ms for a 1,000-record batch. Anything else is dumped as usual.
+        if not (many or self.many) and _is_plain_prediction(obj):
+            return obj
+        return super().dump(obj, many=many)
+
+
+_PREDICTION_TYPES = {"prediction": int, "probability": float, "label": str, "model_version": str}
+
+
+def _is_plain_prediction(obj) -> bool:
+    """True for a dict with exactly PredictionSchema's fields, each of its output type."""
+    return (type(obj) is dict and obj.keys() == _PREDICTION_TYPES.keys()
+            and all(type(obj[name]) is kind for name, kind in _PREDICTION_TYPES.items()))
+
+
+assert tuple(_PREDICTION_TYPES) == tuple(PredictionSchema().fields)
+
 
 class PredictBatchResponseSchema(ma.Schema):
     """Predictions in the order of the request's records."""

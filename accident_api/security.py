@@ -150,5 +150,6 @@ def init_app(app: Flask) -> None:
     app.debug = False
     app.extensions[KEYS_EXTENSION] = load_keys(app.config.get("API_KEYS") or (),
                                                app.config.get("API_KEYS_FILE"))
-    app.before_request(require_api_key)
+    if app.extensions[KEYS_EXTENSION]:  # no keys, no check: no hook on every request
+        app.before_request(require_api_key)
     app.after_request(security_headers)

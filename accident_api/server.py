@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 
-from accident_api import MODEL_EXTENSION, lifecycle
+from accident_api import MODEL_EXTENSION, lifecycle, memory
 from accident_api.access_log import AccessLogger
 from accident_api.config import Config
 from monitoring import exporter
@@ -76,6 +76,8 @@ def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dic
                                   config.PROMETHEUS_MULTIPROC_DIR, server.log):
             server.log.info("metrics exporter on http://%s:%s/metrics", config.HOST,
                             config.METRICS_PORT)
+        # the model is loaded and the workers are not forked yet: start-up code pages go back
+        memory.release_file_pages()
 
     def child_exit(server, worker):
         exporter.mark_worker_dead(worker.pid, config.PROMETHEUS_MULTIPROC_DIR)
@@ -85,6 +87,7 @@ def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dic
         from accident_api.model_update import reload_model
 
         reload_model(server.app.wsgi(), config.MODEL_PATH, config.MODEL_BACKEND, server.log)
+        memory.release_file_pages()  # what loading the new model touched, as at start-up
 
     def on_exit(server):
         if temporary_metrics_dir and config.PROMETHEUS_MULTIPROC_DIR:

@@ -1,9 +1,13 @@
 """Record schema generated from FEATURE_SPECS: every field required, typed, range/code-checked."""
 import marshmallow as ma
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from accident_api.schemas import (SEED_RECORD, AccidentRecordSchema, IntegralNumber,
-                                  StrictNumber, reason_for)
+                                  PredictBatchResponseSchema, PredictionSchema, StrictNumber,
+                                  reason_for)
 from model.features import FEATURE_SPECS, FEATURES
 
 SCHEMA = AccidentRecordSchema()
@@ -97,3 +101,30 @@ def test_unknown_fields_are_refused():
 ])
 def test_reason_slugs(message, reason):
     assert reason_for(message) == reason
+
+
+PREDICTION_ITEMS = st.fixed_dictionaries({
+    "prediction": st.sampled_from([0, 1]), "probability": st.floats(0, 1),
+    "label": st.sampled_from(["severe", "not_severe"]),
+    "model_version": st.text(min_size=1, max_size=16)})
+
+
+@given(PREDICTION_ITEMS)
+def test_a_prediction_item_dumps_exactly_as_marshmallow_would(item):
+    schema = PredictionSchema()
+    reference = ma.Schema.dump(schema, item)  # marshmallow's own field-by-field dump
+    assert schema.dump(item) == reference
+    batch = {"predictions": [item, item], "model_version": item["model_version"]}
+    assert PredictBatchResponseSchema().dump(batch) == {**batch, "predictions": [reference] * 2}
+
+
+@pytest.mark.parametrize("item", [
+    {"prediction": np.int64(1), "probability": np.float32(0.5), "label": "severe",
+     "model_version": "v"},
+    {"prediction": True, "probability": 0.5, "label": "severe", "model_version": "v"},
+    {"prediction": 1, "probability": 0.5, "label": "severe", "model_version": "v", "extra": 1},
+])
+def test_anything_else_is_dumped_by_marshmallow(item):
+    dumped = PredictionSchema().dump(item)
+    assert dumped == ma.Schema.dump(PredictionSchema(), item)
+    assert "extra" not in dumped and all(type(v) in (int, float, str) for v in dumped.values())
