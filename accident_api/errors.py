@@ -16,9 +16,14 @@ KNOWN_FIELDS = frozenset(FEATURES) | {"records", "inputs", "outputs", "id", "par
                                       "shape", "datatype", "data", "_schema"}
 
 
-def is_v2_request() -> bool:
+def is_v2_path(path: str) -> bool:
     """True for the Open Inference Protocol paths, whose errors use the protocol's format."""
-    return request.path == "/v2" or request.path.startswith("/v2/")
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def is_v2_request() -> bool:
+    """True when the current request is on an Open Inference Protocol path."""
+    return is_v2_path(request.path)
 
 
 def _walk(messages, path=()):

@@ -1,9 +1,9 @@
 """Blueprint `meta`: landing page, model card, liveness and readiness."""
-from flask import Response, current_app, url_for
+from flask import Response, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
-from accident_api import MODEL_EXTENSION, error_docs
+from accident_api import error_docs
 from accident_api.inference import current_model
 from accident_api.schemas import LiveSchema, ModelCardSchema, ModelQuerySchema, ReadySchema
 
@@ -64,9 +64,6 @@ class Ready(MethodView):
     @error_docs.document_errors(blp, {503: "No model loaded; the message says why."})
     def get(self):
         """Readiness: 200 only when the model is loaded and verified, else 503 with the reason."""
-        service = current_app.extensions[MODEL_EXTENSION]
-        if not service.ready:
-            abort(503, message=f"Model not loaded: {service.reason}")
-        predictor = service.predictor
+        predictor = current_model().predictor  # 503 with the reason when there is none
         return {"status": "ready", "model": predictor.name, "model_version": predictor.version,
                 "backend": predictor.backend}

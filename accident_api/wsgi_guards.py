@@ -16,6 +16,7 @@ import json
 
 from flask import Flask
 
+from accident_api.errors import is_v2_path
 from monitoring import metrics
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -37,7 +38,7 @@ class KnownMethodsOnly:
         # one fixed label value whatever the client sent: the label set stays bounded
         metrics.count_http_response("other", "unmatched", 405)
         path = environ.get("PATH_INFO", "")
-        if path == "/v2" or path.startswith("/v2/"):  # the protocol's error object
+        if is_v2_path(path):  # the protocol's error object
             payload = {"error": METHOD_MESSAGE}
         else:  # flask-smorest's format, as for every other error (accident_api.errors)
             payload = {"code": 405, "status": "Method Not Allowed", "message": METHOD_MESSAGE}
