@@ -61,6 +61,8 @@ class AccessLogger(Logger):
 
     def now(self) -> str:
         """The CLF timestamp (`[26/Nov/2026:06:22:20 +0000]`), formatted once per second."""
+        # time.time(): gunicorn's strftime reads C time() (the kernel's per-tick clock), so
+        # within a tick of a second boundary the two may name adjacent seconds
         second = int(time.time())
         stamp = self._stamp
         if stamp[0] != second:
