@@ -35,9 +35,11 @@ def create_app(test_config=None) -> Flask:
     from accident_api import docs_assets, errors, meta, predictions, security, v2
     from accident_api.extensions import api, init_http_metrics
     from accident_api.inference import ModelService
+    from accident_api.json_provider import OrjsonProvider
     from monitoring import metrics
 
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)  # request bodies and responses (accident_api.json_provider)
     app.config.update(OPENAPI_SETTINGS)
     app.config.from_object(Config.from_env())
     app.config.update(test_config or {})

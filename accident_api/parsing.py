@@ -1,12 +1,15 @@
 """The request-body parser shared by the prediction and V2 blueprints.
 
-webargs' `load_json` only turns `JSONDecodeError` into "Invalid JSON body.", but `json.loads`
-raises two more errors on input a client controls: `RecursionError` for deeply nested
-documents (`[[[[…`) and a plain `ValueError` for integer literals over Python's 4300-digit
-conversion limit. Both are malformed bodies from the client's side, so both become the same 400.
+The body is decoded by the app's JSON provider (accident_api.json_provider: orjson, the
+standard library's reading). A body that is not JSON becomes webargs' own answer, 400 "Invalid
+JSON body.", also when decoding raises more than `JSONDecodeError`: `RecursionError` for
+deeply nested documents (`[[[[…`) and `ValueError` for integer literals over Python's
+4300-digit conversion limit. An empty body is "missing", as in webargs, so a required schema
+names the missing fields.
 """
 import json
 
+from flask import current_app
 from flask_smorest import abort
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -26,15 +29,18 @@ class JsonBodyParser(FlaskParser):
         super().__init__(*args, **kwargs)
         self.any_content_type = any_content_type
 
-    def _raw_load_json(self, req):
-        # Checked here, where the body is read, rather than in a before_request hook: one
-        # hook less on every request of the blueprint.
+    def load_json(self, req, schema):
+        """The decoded body, `missing` when there is none; 415 or 400 when it cannot be JSON."""
+        # The 415 is checked here, where the body is read, rather than in a before_request
+        # hook: one hook less on every request of the blueprint.
         if not (self.any_content_type or is_json_request(req)):
             abort(415, message=JSON_REQUIRED)
+        body = req.get_data(cache=True)
+        if not body:
+            return core.missing
         try:
-            return core.parse_json(req.get_data(cache=True))
-        except json.JSONDecodeError:
-            raise  # webargs' load_json handles it (an empty body is "missing", not an error)
-        except (RecursionError, ValueError) as exc:
-            # same answer as webargs' own invalid-JSON path (flaskparser: 400 "Invalid JSON body.")
+            return current_app.json.loads(body)
+        except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+            # RecursionError for deeply nested documents and ValueError for integer literals
+            # over Python's 4300-digit conversion limit are malformed bodies too
             self._handle_invalid_json_error(exc, req)
