@@ -214,3 +214,15 @@ def test_keys_are_compared_as_equal_length_digests(monkeypatch):
     assert not security.key_is_valid(b"short", digests)
     assert compared == [(32, 32)] * 4
     assert KEY.encode() not in digests
+
+
+def test_security_headers_keep_a_value_the_view_set_and_are_never_doubled(app):
+    from accident_api.security import security_headers
+
+    with app.app_context():
+        response = app.response_class(b"{}", mimetype="application/json")
+        response.headers["x-frame-options"] = "SAMEORIGIN"  # any case: header names are not
+        security_headers(response)
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert response.headers.getlist("Referrer-Policy") == ["no-referrer"]
