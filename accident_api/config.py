@@ -98,6 +98,9 @@ class Config:
     HTTP_DURATION_BUCKETS: tuple = HTTP_DURATION_BUCKETS
     # Off only to measure what monitoring costs (bench/run.py, server e); never in production.
     METRICS_ENABLED: bool = True
+    # How often a gunicorn worker writes its summed metric updates (monitoring.recorder);
+    # 0: every update written at once.
+    METRICS_FLUSH_MS: int = 200
     # API keys for the prediction endpoints (accident_api.security): none = auth off.
     # repr=False: a logged or printed Config never shows a key.
     API_KEYS: tuple = field(default=(), repr=False)
@@ -130,6 +133,7 @@ class Config:
             BATCH_SIZE_BUCKETS=_buckets(env, "BATCH_SIZE_BUCKETS", d.BATCH_SIZE_BUCKETS),
             HTTP_DURATION_BUCKETS=_buckets(env, "HTTP_DURATION_BUCKETS", d.HTTP_DURATION_BUCKETS),
             METRICS_ENABLED=_bool(env, "METRICS_ENABLED", d.METRICS_ENABLED),
+            METRICS_FLUSH_MS=_int(env, "METRICS_FLUSH_MS", d.METRICS_FLUSH_MS, 0),
             API_KEYS=tuple(k.strip() for k in (env.get("API_KEYS") or "").split(",") if k.strip()),
             API_KEYS_FILE=_readable_file(env, "API_KEYS_FILE"),
         )

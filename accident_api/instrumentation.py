@@ -118,11 +118,12 @@ class RequestMetrics(PrometheusMetrics):
                 series = _ResponseSeries(None, None, series.http_requests, False)
         else:
             series = self._series_for(req.method, rule.endpoint, rule.rule, status)
+        record = metrics.recorder  # buffered in a gunicorn worker (monitoring.recorder)
         if series.duration is not None:
             if start is not None:
-                series.duration.observe(max(perf_counter() - start, 0.0))
-            series.total.inc()
-        series.http_requests.inc()
+                record.observe(series.duration, max(perf_counter() - start, 0.0))
+            record.inc(series.total)
+        record.inc(series.http_requests)
         if series.failed_prediction:
             metrics.record_failed_prediction()
         return response

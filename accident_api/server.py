@@ -49,11 +49,17 @@ def worker_exit(server, worker):
 
     onnxruntime's exit handlers hang in pthread_cond_destroy in a worker forked from a master
     that imported it (seen with gdb), so a graceful stop would wait out graceful_timeout and be
-    killed. Metric values are already in the shared mmap files; logs are flushed first.
+    killed. Buffered metric updates are written and logs flushed first.
     """
     if os.getpid() != worker.pid:
         return  # gunicorn also calls worker_exit in the master, for a worker already gone
     lifecycle.drain_backlog(server, worker)  # connections already queued: served, not reset
+    from monitoring import metrics  # imported by the app already; not at module level (above)
+
+    try:
+        metrics.flush_updates()  # the buffered counts of the last interval, backlog's included
+    except Exception:  # never in the way of the exit itself
+        server.log.exception("worker %s: writing its last metric updates failed", worker.pid)
     pending = sys.exc_info()[1]  # the SystemExit gunicorn is raising in its `finally`
     if isinstance(pending, SystemExit):
         code = pending.code
@@ -78,6 +84,12 @@ def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dic
                             config.METRICS_PORT)
         # the model is loaded and the workers are not forked yet: start-up code pages go back
         memory.release_file_pages()
+
+    def post_worker_init(worker):
+        from monitoring import metrics
+
+        # in the worker, after the fork: its own buffer and flush thread
+        metrics.buffer_updates(config.METRICS_FLUSH_MS / 1000)
 
     def child_exit(server, worker):
         exporter.mark_worker_dead(worker.pid, config.PROMETHEUS_MULTIPROC_DIR)
@@ -114,6 +126,7 @@ def gunicorn_options(config: Config, temporary_metrics_dir: bool = False) -> dic
         "on_starting": on_starting,
         "when_ready": when_ready,
         "pre_fork": pre_fork,
+        "post_worker_init": post_worker_init,
         "child_exit": child_exit,
         "worker_exit": worker_exit,
         "on_reload": on_reload,

@@ -13,6 +13,8 @@ import time
 import numpy as np
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
+from monitoring.recorder import BufferedRecorder, PeriodicFlusher, Recorder
+
 LABELS = ("not_severe", "severe")  # index = predicted class
 
 # model_feature_bin_total is exported by a collector (monitoring.drift_collector) over flat
@@ -23,6 +25,11 @@ FEATURE_BIN_HELP = ("Served feature values per reference bin (bin = index from "
 
 # The histograms' bucket edges this process's metrics were built with (None: not yet built).
 _buckets = None
+
+# Where the per-request updates go (monitoring.recorder): written at once, unless this process
+# is a gunicorn worker that called `buffer_updates`.
+recorder = Recorder()
+_flusher = None
 
 
 class MetricsNotInitialised(AttributeError):
@@ -137,6 +144,25 @@ class _Children:
 _http_children = {}  # (method, endpoint, status) -> http_requests_total child
 
 
+def buffer_updates(interval: float) -> None:
+    """From now on, sum this process's per-request updates and write them every `interval` s.
+
+    Called once per gunicorn worker (post_worker_init); `flush_updates` at its exit.
+    """
+    global recorder, _flusher
+    if _flusher is None and interval > 0:
+        recorder = BufferedRecorder()
+        _flusher = PeriodicFlusher(recorder, interval).start()
+
+
+def flush_updates() -> None:
+    """Write every pending update now and stop buffering (a worker about to exit)."""
+    global recorder, _flusher
+    if _flusher is not None:
+        _flusher.stop()
+        recorder, _flusher = Recorder(), None
+
+
 class InferenceTimer:
     """Context manager timing the model call into inference_time_seconds."""
 
@@ -145,7 +171,7 @@ class InferenceTimer:
         return self
 
     def __exit__(self, *exc_info):
-        INFERENCE_TIME.observe(time.perf_counter() - self._start)
+        recorder.observe(INFERENCE_TIME, time.perf_counter() - self._start)
         return False
 
 
@@ -169,17 +195,18 @@ def observe_many(histogram: Histogram, values: np.ndarray) -> None:
 def record_predictions(classes: np.ndarray, probabilities: np.ndarray) -> None:
     """Count one successful prediction request: its records' labels, probabilities, size."""
     n = int(classes.size)
-    BATCH_SIZE.observe(n)
+    record = recorder
+    record.observe(BATCH_SIZE, n)
     # one per request, like outcome="error": the two outcomes share a unit and can be divided
-    _children.success.inc()
+    record.inc(_children.success)
     severe = int(np.count_nonzero(classes))
     if severe:
-        _children.severe.inc(severe)
+        record.inc(_children.severe, severe)
     if n - severe:
-        _children.not_severe.inc(n - severe)
+        record.inc(_children.not_severe, n - severe)
     if n == 1:  # /predict: a plain observe is cheaper than the numpy pass
-        PROBABILITY.observe(float(probabilities[0]))
-    else:
+        record.observe(PROBABILITY, float(probabilities[0]))
+    else:  # already one write per non-empty bucket, however large the batch
         observe_many(PROBABILITY, probabilities)
 
 

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -237,6 +238,33 @@ def test_sidecar_sum_equals_requests_sent_and_carries_every_metric(live_server_f
     assert total(samples, "flask_http_requests_in_flight") == 0
     # metrics are never served on the API port
     assert requests.get(f"{server.url}/metrics", timeout=10).status_code == 404
+
+
+@pytest.mark.integration
+def test_buffered_counts_reach_the_sidecar_on_time_and_survive_recycled_workers(
+        live_server_factory):
+    # the default flush interval (200 ms); every worker exits after 5 to 7 requests
+    server = live_server_factory(METRICS_FLUSH_MS="200", MAX_REQUESTS="5",
+                                 MAX_REQUESTS_JITTER="2")
+    pids = set(server.wait_for_workers(2))
+    sent = send_mixed_traffic(server.url, 10)  # 40 requests: most workers end mid-traffic
+    assert not pids & set(server.wait_for_workers(2, exclude=pids))  # all recycled
+    # no more traffic: the live workers' flush threads write what they still hold
+    deadline, samples = time.monotonic() + 5, {}
+    while time.monotonic() < deadline:
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for family in text_string_to_metric_families(
+                       requests.get(server.metrics_url, timeout=10).text)
+                   for s in family.samples}
+        if total(samples, "http_requests_total") == sent:
+            break
+        time.sleep(0.05)
+    waited = 5 - (deadline - time.monotonic())
+    assert total(samples, "http_requests_total") == sent, "counts lost at a worker's exit"
+    assert waited < 2, f"counts took {waited:.1f}s to reach the sidecar"
+    assert total(samples, "flask_http_request_duration_seconds_count") == sent
+    assert total(samples, "model_predictions_total") == 40
+    assert total(samples, "inference_time_seconds_count") == 20
 
 
 @pytest.mark.integration
