@@ -66,7 +66,7 @@ class ModelService:
         with metrics.InferenceTimer():
             prediction = self.predictor.predict(rows)
         metrics.record_predictions(prediction.classes, prediction.probabilities)
-        self.drift.observe(rows)
+        metrics.recorder.observe_rows(self.drift, rows)
         return prediction
 
 

@@ -78,8 +78,9 @@ def stages(app):
         with metrics.InferenceTimer():
             pass
         metrics.record_predictions(prediction.classes, prediction.probabilities)
-        service.drift.observe(rows)
-        record = metrics.recorder  # as RequestMetrics' hook writes them
+        record = metrics.recorder
+        record.observe_rows(service.drift, rows)
+        # as RequestMetrics' hook writes them
         record.observe(http.duration, 0.003)
         record.inc(http.total)
         record.inc(http.http_requests)

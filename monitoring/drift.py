@@ -109,10 +109,10 @@ class DriftCounter:
     def observe(self, rows: np.ndarray) -> None:
         """Count every value of `rows` (n, n_features) into this process's counts array.
 
-        The counts are written at once (nothing is held back in Python), into a shared memory
-        map under gunicorn, so a worker killed after the call has lost nothing. A single row
-        (/predict) is binned and counted in plain Python: in a request that costs ~9 µs,
-        numpy's per-call overheads ~19 µs (the prometheus_client counters were ~40 µs).
+        The counts are written at once, into a shared memory map under gunicorn. (A gunicorn
+        worker's requests call this through monitoring.recorder, which holds single rows back
+        and passes them here together every METRICS_FLUSH_MS.) A single row is binned and
+        counted in plain Python: ~9 µs, numpy's per-call overheads ~19 µs.
         """
         if self.store_ is None or rows.shape[0] == 0:
             return

@@ -12,12 +12,18 @@ pending. What it gives up: a worker killed with SIGKILL loses the counts of its 
 the trade OpenTelemetry's periodic metric reader makes too. `Recorder` writes through: tests,
 single-process use and METRICS_FLUSH_MS=0.
 
+The drift counts of single rows are held back the same way, as the rows themselves, and
+binned together at the flush: one vectorised pass over a few hundred rows instead of 28
+`bisect` calls and 28 increments inside every /predict.
+
 The counters and histograms passed in are label children of prometheus_client metrics. A
 histogram's pending observations are written into its per-bucket values and sum, the pinned
 client's attributes that monitoring.metrics.observe_many already writes.
 """
 import threading
 from bisect import bisect_left
+
+import numpy as np
 
 
 class Recorder:
@@ -30,6 +36,10 @@ class Recorder:
     def observe(self, histogram, value: float) -> None:
         """One observation of `value` into `histogram`."""
         histogram.observe(value)
+
+    def observe_rows(self, drift, rows) -> None:
+        """Count the feature values of `rows` into `drift` (a monitoring.drift.DriftCounter)."""
+        drift.observe(rows)
 
     def flush(self) -> None:
         """Nothing is ever pending."""
@@ -47,6 +57,7 @@ class BufferedRecorder(Recorder):
         self._lock = threading.Lock()
         self._counters = {}    # counter -> pending amount
         self._histograms = {}  # histogram -> [pending sum, {bucket index: pending count}]
+        self._rows = {}        # drift counter -> [pending single rows, (1, n) arrays]
 
     def inc(self, counter, amount: float = 1.0) -> None:
         with self._lock:
@@ -64,11 +75,26 @@ class BufferedRecorder(Recorder):
                 buckets = pending[1]
                 buckets[index] = buckets.get(index, 0) + 1
 
+    def observe_rows(self, drift, rows) -> None:
+        # One row (/predict) costs ~9 µs to bin and count alone, a few hundred rows binned
+        # together ~0.3 µs each; a batch already is such a pass and is counted at once.
+        if rows.shape[0] != 1:
+            drift.observe(rows)
+            return
+        with self._lock:
+            pending = self._rows.get(drift)
+            if pending is None:
+                pending = self._rows[drift] = []
+            pending.append(rows)
+
     def flush(self) -> None:
         """Write everything pending into the metrics (one write per changed value)."""
         with self._lock:
             counters, self._counters = self._counters, {}
             histograms, self._histograms = self._histograms, {}
+            rows, self._rows = self._rows, {}
+        for drift, parts in rows.items():
+            drift.observe(np.concatenate(parts))
         for counter, amount in counters.items():
             counter.inc(amount)
         for histogram, (total, buckets) in histograms.items():

@@ -205,3 +205,21 @@ def test_the_wipe_removes_only_drift_files(tmp_path):
     drift_store.wipe(str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_1.db", "drift.txt",
                                                           "notes.txt"]
+
+
+def test_single_rows_held_back_by_the_buffered_recorder_count_the_same(tmp_path):
+    """monitoring.recorder holds /predict rows back and bins them together at the flush."""
+    from monitoring.recorder import BufferedRecorder
+
+    rng = np.random.default_rng(7)
+    reference = _random_reference("drift_test_buffered", rng)
+    counter = DriftCounter(reference, list(reference), str(tmp_path))
+    rows = rng.normal(size=(300, len(reference))).round(2)
+    rows[5, 2] = np.nan  # a missing value: the last bin, as in the direct path
+    recorder = BufferedRecorder()
+    for row in rows[:250]:
+        recorder.observe_rows(counter, row[np.newaxis, :])  # single rows: held back
+    recorder.observe_rows(counter, rows[250:])  # a batch: counted at once
+    assert drift_store.read_totals(str(tmp_path)) == _expected(reference, rows[250:])
+    recorder.flush()
+    assert drift_store.read_totals(str(tmp_path)) == _expected(reference, rows)
