@@ -40,12 +40,12 @@ class InFlightTimer:
 
     def __call__(self, environ, start_response):
         environ[START_KEY] = perf_counter()
-        in_flight = metrics.IN_FLIGHT
-        in_flight.inc()
+        in_flight, record = metrics.IN_FLIGHT, metrics.recorder  # buffered in a worker
+        record.add(in_flight, 1)
         try:
             return self.wsgi_app(environ, start_response)
         finally:
-            in_flight.dec()
+            record.add(in_flight, -1)
 
 
 class _ResponseSeries:

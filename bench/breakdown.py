@@ -74,17 +74,17 @@ def stages(app):
 
     def record_metrics():
         # What the service records around one prediction, hooks included.
-        metrics.IN_FLIGHT.inc()
+        record = metrics.recorder
+        record.add(metrics.IN_FLIGHT, 1)
         with metrics.InferenceTimer():
             pass
         metrics.record_predictions(prediction.classes, prediction.probabilities)
-        record = metrics.recorder
         record.observe_rows(service.drift, rows)
         # as RequestMetrics' hook writes them
         record.observe(http.duration, 0.003)
         record.inc(http.total)
         record.inc(http.http_requests)
-        metrics.IN_FLIGHT.dec()
+        record.add(metrics.IN_FLIGHT, -1)
 
     def serialise():
         item = prediction_items(prediction, service.predictor.version)[0]

@@ -12,6 +12,10 @@ pending. What it gives up: a worker killed with SIGKILL loses the counts of its 
 the trade OpenTelemetry's periodic metric reader makes too. `Recorder` writes through: tests,
 single-process use and METRICS_FLUSH_MS=0.
 
+The in-flight gauge goes the same way: a request's +1 and -1 cancel out in memory, and each
+flush writes the requests in flight at that moment, so the gauge is at most one interval old
+(a request stuck for seconds shows, a finished one costs no write).
+
 The drift counts of single rows are held back the same way, as the rows themselves, and
 binned together at the flush: one vectorised pass over a few hundred rows instead of 28
 `bisect` calls and 28 increments inside every /predict.
@@ -37,6 +41,10 @@ class Recorder:
         """One observation of `value` into `histogram`."""
         histogram.observe(value)
 
+    def add(self, gauge, amount: float) -> None:
+        """gauge += amount (a livesum gauge, e.g. requests in flight: +1 in, -1 out)."""
+        gauge.inc(amount)
+
     def observe_rows(self, drift, rows) -> None:
         """Count the feature values of `rows` into `drift` (a monitoring.drift.DriftCounter)."""
         drift.observe(rows)
@@ -55,7 +63,7 @@ class BufferedRecorder(Recorder):
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._counters = {}    # counter -> pending amount
+        self._counters = {}    # counter -> pending amount (a gauge's: its pending change)
         self._histograms = {}  # histogram -> [pending sum, {bucket index: pending count}]
         self._rows = {}        # drift counter -> [pending single rows, (1, n) arrays]
 
@@ -74,6 +82,11 @@ class BufferedRecorder(Recorder):
             if value == value:  # NaN: in the sum, in no bucket, as Histogram.observe does
                 buckets = pending[1]
                 buckets[index] = buckets.get(index, 0) + 1
+
+    def add(self, gauge, amount: float) -> None:
+        # A request's +1 and -1 cancel out: at a flush the pending change is the number of
+        # requests in flight at that moment, so the gauge is as current as the last flush.
+        self.inc(gauge, amount)
 
     def observe_rows(self, drift, rows) -> None:
         # One row (/predict) costs ~9 µs to bin and count alone, a few hundred rows binned
@@ -96,7 +109,8 @@ class BufferedRecorder(Recorder):
         for drift, parts in rows.items():
             drift.observe(np.concatenate(parts))
         for counter, amount in counters.items():
-            counter.inc(amount)
+            if amount:  # a gauge's +1/-1 of finished requests: nothing to write
+                counter.inc(amount)
         for histogram, (total, buckets) in histograms.items():
             histogram._sum.inc(total)
             for index, count in buckets.items():

@@ -268,6 +268,29 @@ def test_buffered_counts_reach_the_sidecar_on_time_and_survive_recycled_workers(
 
 
 @pytest.mark.integration
+def test_in_flight_gauge_shows_a_request_being_served_within_a_flush_interval(live_server):
+    from tests.fixtures.service import TrickledRequest
+
+    def in_flight_within(expected, seconds=3.0):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            text = requests.get(live_server.metrics_url, timeout=10).text
+            if total({(s.name, ()): s.value for family in text_string_to_metric_families(text)
+                      for s in family.samples}, "flask_http_requests_in_flight") == expected:
+                return True
+            time.sleep(0.05)
+        return False
+
+    held = TrickledRequest(int(live_server.url.rsplit(":", 1)[1]),
+                           json.dumps(SEED_RECORD).encode())
+    try:
+        assert in_flight_within(1), "a request held mid-body never showed as in flight"
+    finally:
+        assert held.finish() == "HTTP/1.1 200 OK"
+    assert in_flight_within(0), "the finished request stayed in flight"
+
+
+@pytest.mark.integration
 def test_counters_survive_a_sigkilled_worker(live_server_factory):
     server = live_server_factory()
     sent = send_mixed_traffic(server.url, 8)

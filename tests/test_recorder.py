@@ -4,7 +4,7 @@ import threading
 import time
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitoring.recorder import BufferedRecorder, PeriodicFlusher, Recorder
 
@@ -99,3 +99,18 @@ def test_periodic_flusher_writes_within_its_interval_and_the_rest_at_stop():
     recorder.inc(counter, 4)
     flusher.stop()  # ...stop writes it
     assert registry.get_sample_value("hits_total") == 7
+
+
+def test_a_buffered_gauge_shows_the_requests_in_flight_at_the_flush():
+    registry = CollectorRegistry()
+    in_flight = Gauge("in_flight", "i", registry=registry)
+    recorder = BufferedRecorder()
+    for _ in range(50):  # finished requests: +1 then -1
+        recorder.add(in_flight, 1)
+        recorder.add(in_flight, -1)
+    recorder.add(in_flight, 1)  # one still being served
+    recorder.flush()
+    assert registry.get_sample_value("in_flight") == 1
+    recorder.add(in_flight, -1)
+    recorder.flush()
+    assert registry.get_sample_value("in_flight") == 0

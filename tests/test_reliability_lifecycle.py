@@ -20,6 +20,7 @@ import requests
 from load.background import BackgroundLoad, predict_requests
 from load.outcomes import REFUSED, RESET
 from tests.fixtures.reliability import send_signal, wait_ready
+from tests.fixtures.service import TrickledRequest
 
 pytestmark = pytest.mark.integration
 
@@ -53,37 +54,6 @@ def wait_for(predicate, timeout=30.0, what="condition"):
 
 
 IN_FLIGHT = 2           # one per worker: both are mid-request when SIGTERM arrives
-
-
-class TrickledRequest:
-    """A POST /predict whose body arrives in two halves: in flight for as long as we wait.
-
-    A sync worker that has read the headers and half the body is serving this request; the
-    second half is sent only after SIGTERM, so "in flight at SIGTERM" holds by construction,
-    whatever the machine's speed.
-    """
-
-    def __init__(self, port: int, body: bytes):
-        self.body = body
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.sock.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                          b"Content-Type: application/json\r\n"
-                          b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
-                          + body[:len(body) // 2])
-        self.finished_at = None
-
-    def finish(self) -> str:
-        """Send the rest of the body; return the response's status line."""
-        self.sock.sendall(self.body[len(self.body) // 2:])
-        response = b""
-        while b"\r\n" not in response:
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                break
-            response += chunk
-        self.finished_at = time.monotonic()
-        self.sock.close()
-        return response.split(b"\r\n", 1)[0].decode(errors="replace")
 
 
 def test_sigterm_finishes_in_flight_and_a_stop_start_cycle_loses_no_accepted_request(
