@@ -41,11 +41,11 @@ class InFlightTimer:
     def __call__(self, environ, start_response):
         environ[START_KEY] = perf_counter()
         in_flight, record = metrics.IN_FLIGHT, metrics.recorder  # buffered in a worker
-        record.add(in_flight, 1)
+        record.inc(in_flight, 1)
         try:
             return self.wsgi_app(environ, start_response)
         finally:
-            record.add(in_flight, -1)
+            record.inc(in_flight, -1)
 
 
 class _ResponseSeries:

@@ -75,7 +75,7 @@ def stages(app):
     def record_metrics():
         # What the service records around one prediction, hooks included.
         record = metrics.recorder
-        record.add(metrics.IN_FLIGHT, 1)
+        record.inc(metrics.IN_FLIGHT, 1)
         with metrics.InferenceTimer():
             pass
         metrics.record_predictions(prediction.classes, prediction.probabilities)
@@ -84,7 +84,7 @@ def stages(app):
         record.observe(http.duration, 0.003)
         record.inc(http.total)
         record.inc(http.http_requests)
-        record.add(metrics.IN_FLIGHT, -1)
+        record.inc(metrics.IN_FLIGHT, -1)
 
     def serialise():
         item = prediction_items(prediction, service.predictor.version)[0]

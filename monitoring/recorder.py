@@ -34,16 +34,12 @@ class Recorder:
     """Writes every update straight into the metric (what prometheus_client does alone)."""
 
     def inc(self, counter, amount: float = 1.0) -> None:
-        """counter += amount."""
+        """counter += amount; also a livesum gauge's change (requests in flight: +1 in, -1 out)."""
         counter.inc(amount)
 
     def observe(self, histogram, value: float) -> None:
         """One observation of `value` into `histogram`."""
         histogram.observe(value)
-
-    def add(self, gauge, amount: float) -> None:
-        """gauge += amount (a livesum gauge, e.g. requests in flight: +1 in, -1 out)."""
-        gauge.inc(amount)
 
     def observe_rows(self, drift, rows) -> None:
         """Count the feature values of `rows` into `drift` (a monitoring.drift.DriftCounter)."""
@@ -68,6 +64,8 @@ class BufferedRecorder(Recorder):
         self._rows = {}        # drift counter -> [pending single rows, (1, n) arrays]
 
     def inc(self, counter, amount: float = 1.0) -> None:
+        # For the in-flight gauge a request's +1 and -1 cancel out: at a flush the pending
+        # change is the number of requests in flight at that moment.
         with self._lock:
             counters = self._counters
             counters[counter] = counters.get(counter, 0.0) + amount
@@ -82,11 +80,6 @@ class BufferedRecorder(Recorder):
             if value == value:  # NaN: in the sum, in no bucket, as Histogram.observe does
                 buckets = pending[1]
                 buckets[index] = buckets.get(index, 0) + 1
-
-    def add(self, gauge, amount: float) -> None:
-        # A request's +1 and -1 cancel out: at a flush the pending change is the number of
-        # requests in flight at that moment, so the gauge is as current as the last flush.
-        self.inc(gauge, amount)
 
     def observe_rows(self, drift, rows) -> None:
         # One row (/predict) costs ~9 µs to bin and count alone, a few hundred rows binned

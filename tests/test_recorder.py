@@ -106,11 +106,11 @@ def test_a_buffered_gauge_shows_the_requests_in_flight_at_the_flush():
     in_flight = Gauge("in_flight", "i", registry=registry)
     recorder = BufferedRecorder()
     for _ in range(50):  # finished requests: +1 then -1
-        recorder.add(in_flight, 1)
-        recorder.add(in_flight, -1)
-    recorder.add(in_flight, 1)  # one still being served
+        recorder.inc(in_flight, 1)
+        recorder.inc(in_flight, -1)
+    recorder.inc(in_flight, 1)  # one still being served
     recorder.flush()
     assert registry.get_sample_value("in_flight") == 1
-    recorder.add(in_flight, -1)
+    recorder.inc(in_flight, -1)
     recorder.flush()
     assert registry.get_sample_value("in_flight") == 0
