@@ -141,9 +141,6 @@ class _Children:
         self.severe = PREDICTIONS.labels(label=LABELS[1])
 
 
-_http_children = {}  # (method, endpoint, status) -> http_requests_total child
-
-
 def buffer_updates(interval: float) -> None:
     """From now on, sum this process's per-request updates and write them every `interval` s.
 
@@ -216,18 +213,12 @@ def record_failed_prediction() -> None:
 
 
 def count_http_response(method: str, endpoint: str, status: int) -> None:
-    """http_requests_total{method, endpoint, status} += 1, the labelled child resolved once.
+    """http_requests_total{method, endpoint, status} += 1 for a response the app never saw.
 
-    The cache is bounded because the labels are: methods outside a fixed set never reach the
-    app (accident_api.wsgi_guards), endpoints are the app's routes plus "unmatched", statuses
-    are HTTP codes.
+    The WSGI guards' answers (accident_api.wsgi_guards); the app's own responses are counted
+    by accident_api.instrumentation.RequestMetrics with its cached label children.
     """
-    key = (method, endpoint, status)
-    child = _http_children.get(key)
-    if child is None:
-        child = _http_children[key] = HTTP_REQUESTS.labels(
-            method=method, endpoint=endpoint, status=str(status))
-    child.inc()
+    recorder.inc(HTTP_REQUESTS.labels(method=method, endpoint=endpoint, status=str(status)))
 
 
 def record_rejection(field: str, reason: str) -> None:
