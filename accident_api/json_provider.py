@@ -30,12 +30,8 @@ class OrjsonProvider(DefaultJSONProvider):
 
     def dumps(self, obj, **kwargs) -> str:
         """Serialise `obj` to a JSON string (sorted keys, compact)."""
-        if not kwargs:
-            try:
-                return orjson.dumps(obj, default=self.default, option=DUMP_OPTIONS).decode()
-            except orjson.JSONEncodeError:
-                pass  # e.g. an int beyond 64 bits: the standard library writes it, or says why
-        return super().dumps(obj, **kwargs)
+        body = None if kwargs else self._encode(obj, DUMP_OPTIONS)
+        return super().dumps(obj, **kwargs) if body is None else body.decode()
 
     def loads(self, s, **kwargs):
         """Deserialise a JSON document from text or UTF-8 bytes.
@@ -55,9 +51,15 @@ class OrjsonProvider(DefaultJSONProvider):
         if self.compact is False or (self.compact is None and self._app.debug):
             return super().response(*args, **kwargs)  # indented for humans
         obj = self._prepare_response_obj(args, kwargs)
-        try:
-            body = orjson.dumps(obj, default=self.default,
-                                option=DUMP_OPTIONS | orjson.OPT_APPEND_NEWLINE)
-        except orjson.JSONEncodeError:
+        body = self._encode(obj, DUMP_OPTIONS | orjson.OPT_APPEND_NEWLINE)
+        if body is None:
             return super().response(obj)
         return self._app.response_class(body, mimetype=self.mimetype)
+
+    def _encode(self, obj, option) -> bytes | None:
+        """orjson's bytes, or None where orjson cannot write `obj` (e.g. an int beyond 64 bits):
+        the standard library then writes it, or says why."""
+        try:
+            return orjson.dumps(obj, default=self.default, option=option)
+        except orjson.JSONEncodeError:
+            return None
