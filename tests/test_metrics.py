@@ -19,6 +19,7 @@ from model.features import FEATURES
 from model.reference import assign_bins
 from monitoring import drift_store
 from monitoring.metrics import observe_many
+from tests.fixtures.service import TrickledRequest
 
 
 def value(metric, **labels):
@@ -192,11 +193,12 @@ def test_observe_many_equals_observe_one_by_one():
 
 # --- multiprocess: real gunicorn, the sidecar's scrape ---------------------------------------
 
-def scrape(server) -> dict:
-    """{(name, sorted labels): value} from the sidecar exporter."""
+def scrape(server, settled=True) -> dict:
+    """{(name, sorted labels): value} from the sidecar exporter: once the workers' buffered
+    updates are written (`settled`), or at once (for tests that time that themselves)."""
+    text = server.scrape() if settled else requests.get(server.metrics_url, timeout=10).text
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(server.scrape())
-            for s in family.samples}
+            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def total(samples, metric, **labels):
@@ -252,10 +254,7 @@ def test_buffered_counts_reach_the_sidecar_on_time_and_survive_recycled_workers(
     # no more traffic: the live workers' flush threads write what they still hold
     deadline, samples = time.monotonic() + 5, {}
     while time.monotonic() < deadline:
-        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-                   for family in text_string_to_metric_families(
-                       requests.get(server.metrics_url, timeout=10).text)
-                   for s in family.samples}
+        samples = scrape(server, settled=False)
         if total(samples, "http_requests_total") == sent:
             break
         time.sleep(0.05)
@@ -269,14 +268,11 @@ def test_buffered_counts_reach_the_sidecar_on_time_and_survive_recycled_workers(
 
 @pytest.mark.integration
 def test_in_flight_gauge_shows_a_request_being_served_within_a_flush_interval(live_server):
-    from tests.fixtures.service import TrickledRequest
-
     def in_flight_within(expected, seconds=3.0):
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            text = requests.get(live_server.metrics_url, timeout=10).text
-            if total({(s.name, ()): s.value for family in text_string_to_metric_families(text)
-                      for s in family.samples}, "flask_http_requests_in_flight") == expected:
+            samples = scrape(live_server, settled=False)
+            if total(samples, "flask_http_requests_in_flight") == expected:
                 return True
             time.sleep(0.05)
         return False
