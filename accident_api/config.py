@@ -1,7 +1,29 @@
 """Config: every setting of the service, read from environment variables in this one place."""
 import os
+import tempfile
 from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
 from typing import Mapping
+
+VERSION = version("accident-api")
+MODEL_EXTENSION = "accident_api.model"  # app.extensions key of the served model
+
+OPENAPI_SETTINGS = {
+    "API_TITLE": "accident-api",
+    "API_VERSION": VERSION,
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "/docs",
+    "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",  # accident_api.blueprints.docs_assets: no CDN
+    "API_SPEC_OPTIONS": {
+        "info": {"description": "Severity of French road accidents (BAAC open data) predicted by "
+                                "a RandomForest, with Prometheus monitoring. Errors use "
+                                "`{code, status, message, errors}`; under /v2 the Open "
+                                "Inference Protocol's `{\"error\": ...}`."},
+    },
+}
 
 
 class ConfigError(ValueError):
@@ -85,8 +107,10 @@ class Config:
     MAX_BATCH_SIZE: int = 1000
     MAX_CONTENT_LENGTH: int = 2 * 1024 * 1024
     LOG_LEVEL: str = "info"
-    # gunicorn's access log on stdout (accident_api.access_log formats it); off: no access lines.
-    ACCESS_LOG: bool = True
+    # gunicorn's access log on stdout; off by default, as in gunicorn (README, "Logs").
+    ACCESS_LOG: bool = False
+    # None: a directory of this PORT's under the system's temporary directory (see
+    # `metrics_dir`), wiped at start like any other.
     PROMETHEUS_MULTIPROC_DIR: str | None = None
     GUNICORN_TIMEOUT: int = 30
     GRACEFUL_TIMEOUT: int = 30
@@ -96,8 +120,6 @@ class Config:
     PROBABILITY_BUCKETS: tuple = PROBABILITY_BUCKETS
     BATCH_SIZE_BUCKETS: tuple = BATCH_SIZE_BUCKETS
     HTTP_DURATION_BUCKETS: tuple = HTTP_DURATION_BUCKETS
-    # Off only to measure what monitoring costs (bench/run.py, server e); never in production.
-    METRICS_ENABLED: bool = True
     # How often a gunicorn worker writes its summed metric updates (monitoring.recorder);
     # 0: every update written at once.
     METRICS_FLUSH_MS: int = 200
@@ -105,6 +127,11 @@ class Config:
     # repr=False: a logged or printed Config never shows a key.
     API_KEYS: tuple = field(default=(), repr=False)
     API_KEYS_FILE: str | None = None
+
+    def metrics_dir(self) -> str:
+        """The multiprocess metrics directory: PROMETHEUS_MULTIPROC_DIR, or one per PORT."""
+        return self.PROMETHEUS_MULTIPROC_DIR or str(
+            Path(tempfile.gettempdir()) / f"accident-api-metrics-{self.PORT}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -132,7 +159,6 @@ class Config:
             PROBABILITY_BUCKETS=_buckets(env, "PROBABILITY_BUCKETS", d.PROBABILITY_BUCKETS),
             BATCH_SIZE_BUCKETS=_buckets(env, "BATCH_SIZE_BUCKETS", d.BATCH_SIZE_BUCKETS),
             HTTP_DURATION_BUCKETS=_buckets(env, "HTTP_DURATION_BUCKETS", d.HTTP_DURATION_BUCKETS),
-            METRICS_ENABLED=_bool(env, "METRICS_ENABLED", d.METRICS_ENABLED),
             METRICS_FLUSH_MS=_int(env, "METRICS_FLUSH_MS", d.METRICS_FLUSH_MS, 0),
             API_KEYS=tuple(k.strip() for k in (env.get("API_KEYS") or "").split(",") if k.strip()),
             API_KEYS_FILE=_readable_file(env, "API_KEYS_FILE"),

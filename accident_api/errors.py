@@ -1,19 +1,49 @@
-"""Error responses: flask-smorest's `{code, status, message, errors}`; under /v2 `{"error": ...}`.
+"""Error responses, produced and documented: flask-smorest's `{code, status, message, errors}`;
+under /v2 the Open Inference Protocol's `{"error": ...}`.
 
 Every error the HTTP layer produces goes through `http_error_response`, so a client never sees
 an HTML page or a traceback; genuine server faults are logged and answered with a JSON 500.
+`document_errors` documents each status a view answers with its schema and a real example body.
 """
+import marshmallow as ma
+import flask_smorest
 from flask import current_app, request
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
-from accident_api.instrumentation import PREDICTION_ENDPOINTS, count_exception
-from accident_api.schemas import reason_for
-from model.feature_specs import FEATURES
-from monitoring import metrics
+from accident_api.request_metrics import count_exception
 
-# Fields that may label model_input_rejected_total; anything else (client-chosen keys) folds.
-KNOWN_FIELDS = frozenset(FEATURES) | {"records", "inputs", "outputs", "id", "parameters", "name",
-                                      "shape", "datatype", "data", "_schema"}
+NOT_LOADED = ("Model not loaded: no model card at models/model_card.json: run `accident-api "
+              "train --synthetic --out models`")
+
+EXAMPLES = {
+    400: {"code": 400, "status": "Bad Request", "message": "Invalid JSON body.",
+          "errors": {"json": ["Invalid JSON body."]}},
+    413: {"code": 413, "status": "Request Entity Too Large",
+          "message": "Too many records: 1001 > MAX_BATCH_SIZE=1000; send at most 1000 per "
+                     "request."},
+    415: {"code": 415, "status": "Unsupported Media Type",
+          "message": "Content-Type must be application/json."},
+    422: {"code": 422, "status": "Unprocessable Entity",
+          "message": "The request was well-formed but was unable to be followed due to "
+                     "semantic errors.",
+          "errors": {"json": {"catu": ["Must be one of the codes 1, 2, 3."],
+                              "extra": ["Unknown field."]}}},
+    503: {"code": 503, "status": "Service Unavailable", "message": NOT_LOADED},
+}
+
+V2_EXAMPLES = {
+    400: {"error": "feature 'vma' row 0: 300 is not between 1 and 130"},
+    404: {"error": "model 'other' is not served here: this server serves "
+                   "'accident-severity-rf' version '3f9a2b7c1d0e'"},
+    413: {"error": "Too many rows: 1001 > MAX_BATCH_SIZE=1000"},
+    503: {"error": NOT_LOADED},
+}
+
+
+class V2ErrorSchema(ma.Schema):
+    """The protocol's error object."""
+
+    error = ma.fields.String(metadata={"example": "model 'x' is not served here"})
 
 
 def is_v2_path(path: str) -> bool:
@@ -21,13 +51,22 @@ def is_v2_path(path: str) -> bool:
     return path == "/v2" or path.startswith("/v2/")
 
 
-def is_v2_request() -> bool:
-    """True when the current request is on an Open Inference Protocol path."""
-    return is_v2_path(request.path)
+def document_errors(blp: flask_smorest.Blueprint, errors: dict, v2: bool = False):
+    """Decorator: document each `status: description` of `errors` with schema and example."""
+    # flask-smorest's own error schema (component "Error"), the one its error handler dumps
+    rest = flask_smorest.Api.ERROR_SCHEMA
+    schema, examples = (V2ErrorSchema, V2_EXAMPLES) if v2 else (rest, EXAMPLES)
+
+    def decorate(view):
+        for status, description in errors.items():
+            view = blp.alt_response(status, schema=schema, description=description,
+                                    example=examples[status], success=False)(view)
+        return view
+    return decorate
 
 
 def _walk(messages, path=()):
-    """Yield (path, message) from webargs' nested messages, e.g. (("inputs", "0", "shape"), ...).
+    """Yield (path, message) from webargs' nested messages, e.g. (("records", "3", "vma"), ...).
 
     "json" is the location, not part of the client's document, so it is left out of the path.
     """
@@ -40,27 +79,6 @@ def _walk(messages, path=()):
             yield from _walk(item, path)
     else:
         yield path, str(messages)
-
-
-def _flatten(messages):
-    """Yield (field, message): the innermost field name (batch records are nested by index)."""
-    for path, message in _walk(messages):
-        yield next((key for key in reversed(path) if not key.isdigit()), "_schema"), message
-
-
-def _paths(messages):
-    """Yield (dotted path, message), e.g. ("inputs.0.shape", "Not a valid list.")."""
-    for path, message in _walk(messages):
-        yield ".".join(path) or "body", message
-
-
-def record_rejections(messages) -> None:
-    """Count each (field, reason) of a validation failure in model_input_rejected_total."""
-    for field, message in set(_flatten(messages)):
-        reason = reason_for(message)
-        if reason == "unknown_field" or field not in KNOWN_FIELDS:
-            field = "_unknown"
-        metrics.record_rejection(field, reason)
 
 
 def _default_message(error: HTTPException) -> str:
@@ -76,7 +94,8 @@ def _v2_message(error: HTTPException) -> str:
     if "message" in data:
         return str(data["message"])
     if "messages" in data:
-        return "; ".join(f"{where}: {message}" for where, message in _paths(data["messages"]))
+        return "; ".join(f"{'.'.join(where) or 'body'}: {message}"
+                         for where, message in _walk(data["messages"]))
     return _default_message(error)
 
 
@@ -84,15 +103,11 @@ def http_error_response(error: HTTPException):
     """The JSON body, status and headers for an HTTP error raised anywhere in the app."""
     data = getattr(error, "data", None) or {}
     headers = data.get("headers", {})
-    if error.code == 422 and "messages" in data and request.endpoint in PREDICTION_ENDPOINTS:
-        record_rejections(data["messages"])
-    if is_v2_request():
-        # the protocol reports bad requests as 400 with a single message
-        status = 400 if error.code == 422 else error.code
-        return {"error": _v2_message(error)}, status, headers
+    if is_v2_path(request.path):
+        return {"error": _v2_message(error)}, error.code, headers
     message = data.get("message")
     if message is None and "messages" in data and error.code != 422:
-        message = " ".join(text for _, text in _flatten(data["messages"]))  # "Invalid JSON body."
+        message = " ".join(text for _, text in _walk(data["messages"]))  # "Invalid JSON body."
     payload = {"code": error.code, "status": error.name,
                "message": message or _default_message(error)}
     if "errors" in data or "messages" in data:

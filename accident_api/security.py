@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, request
 from werkzeug.exceptions import Unauthorized
 
+from accident_api.blueprints import PREDICTION_ENDPOINTS
 from accident_api.config import ConfigError
-from accident_api.instrumentation import PREDICTION_ENDPOINTS
 
 KEYS_EXTENSION = "accident_api.api_keys"
 REALM = 'Bearer realm="accident-api"'
@@ -76,10 +76,9 @@ def key_is_valid(presented: bytes | None, digests: tuple) -> bool:
 
 def require_api_key():
     """before_request: a prediction without a valid key is 401 (JSON, WWW-Authenticate)."""
-    keys = current_app.extensions[KEYS_EXTENSION]
-    if not keys or request.endpoint not in PREDICTION_ENDPOINTS:
+    if request.endpoint not in PREDICTION_ENDPOINTS:
         return None
-    if key_is_valid(presented_key(), keys):
+    if key_is_valid(presented_key(), current_app.extensions[KEYS_EXTENSION]):
         return None
     error = Unauthorized(description="A valid API key is required: send `Authorization: "
                                      "Bearer <key>` or `X-API-Key: <key>`.")
@@ -108,18 +107,12 @@ def content_security_policy(body: bytes, asset_origin: str = "") -> str:
 # On every response unless the view set its own value.
 SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
                     ("Referrer-Policy", "no-referrer"))
-_SECURITY_HEADER_NAMES = frozenset(name.lower() for name, _ in SECURITY_HEADERS)
 
 
 def security_headers(response):
     """after_request: headers on every response, a CSP on HTML pages (landing, Swagger UI)."""
-    headers = response.headers
-    # One pass over the few headers a response has; Headers.setdefault scans (and raises
-    # KeyError internally) per name, a third of this hook's cost on every request.
-    present = _SECURITY_HEADER_NAMES.intersection(name.lower() for name in headers.keys())
     for name, value in SECURITY_HEADERS:
-        if name.lower() not in present:
-            headers.add(name, value)
+        response.headers.setdefault(name, value)
     if response.mimetype == "text/html" and not response.direct_passthrough:
         ui = urlsplit(current_app.config.get("OPENAPI_SWAGGER_UI_URL") or "")
         origin = f"{ui.scheme}://{ui.netloc}" if ui.netloc else ""
@@ -128,31 +121,9 @@ def security_headers(response):
     return response
 
 
-def _openapi_path(rule: str) -> str:
-    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
-
-
-def document_api(api, app: Flask) -> None:
-    """With keys configured, the OpenAPI spec says so: security schemes (Swagger UI's
-    Authorize button), `security` and a 401 response on each prediction operation."""
-    if not app.extensions[KEYS_EXTENSION]:
-        return
-    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    api.spec.components.security_scheme("apiKeyHeader",
-                                        {"type": "apiKey", "in": "header", "name": "X-API-Key"})
-    paths = api.spec._paths  # apispec keeps the registered operations here
-    for rule in app.url_map.iter_rules():
-        if rule.endpoint not in PREDICTION_ENDPOINTS:
-            continue
-        schema = "V2Error" if rule.rule.startswith("/v2/") else "Error"
-        item = paths.get(_openapi_path(rule.rule), {})
-        for method in rule.methods & {"POST"}:
-            operation = item[method.lower()]
-            operation["security"] = [{"bearerAuth": []}, {"apiKeyHeader": []}]
-            operation["responses"]["401"] = {
-                "description": "Missing or invalid API key (`WWW-Authenticate: Bearer`).",
-                "content": {"application/json": {"schema": {
-                    "$ref": f"#/components/schemas/{schema}"}}}}
+def keys_configured(app: Flask) -> bool:
+    """True when `app` requires API keys on its prediction endpoints."""
+    return bool(app.extensions[KEYS_EXTENSION])
 
 
 def init_app(app: Flask) -> None:

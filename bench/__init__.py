@@ -1,1 +1,1 @@
-"""Side-by-side benchmarks of the prediction service (issue 6); not run in CI."""
+"""Side-by-side benchmarks of the prediction service; not run in CI."""

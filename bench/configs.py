@@ -1,10 +1,12 @@
-"""The five servers `run.py` compares, and the command line that starts each one.
+"""The four servers `run.py` compares, and the command line that starts each one.
 
   a  seed-style reference: FastAPI + uvicorn, 2 workers, pandas + sklearn predict, n_jobs=-1
   b  our service (gunicorn.conf.py, wsgi:app), scikit-learn backend, monitoring on
   c  our service, ONNX Runtime backend, monitoring on (the configuration the targets judge)
   d  constant-returning Flask app on gunicorn, 2 sync workers (framework ceiling)
-  e  our service, ONNX backend, metrics disabled (METRICS_ENABLED=0): monitoring overhead
+
+The ceiling and our service read ACCESS_LOG from the same environment (bench/run.py
+--access-log), so the two always run with the same access-log setting.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,16 +33,14 @@ CONFIGS = (
                  {"MODEL_BACKEND": "sklearn"}),
     ServerConfig("c", "our service, ONNX backend", "service", {"MODEL_BACKEND": "onnx"}),
     ServerConfig("d", "ceiling: Flask+gunicorn constant", "ceiling"),
-    ServerConfig("e", "our service, ONNX, metrics off", "service",
-                 {"MODEL_BACKEND": "onnx", "METRICS_ENABLED": "0"}),
 )
 
 
 def by_keys(keys):
-    """The configs whose keys are in `keys` (e.g. "abcde"), in the canonical order."""
+    """The configs whose keys are in `keys` (e.g. "abcd"), in the canonical order."""
     unknown = set(keys) - {config.key for config in CONFIGS}
     if unknown:
-        raise ValueError(f"unknown server key(s): {''.join(sorted(unknown))} (use a-e)")
+        raise ValueError(f"unknown server key(s): {''.join(sorted(unknown))} (use a-d)")
     return [config for config in CONFIGS if config.key in keys]
 
 

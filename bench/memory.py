@@ -3,9 +3,10 @@
 Memory comes from /proc/<pid>/smaps_rollup.
 
 PSS (proportional set size) charges each shared page to its sharers in equal parts, so the
-PSS of master + workers summed is what the server really costs; USS (private pages) is what
-killing one process would free. A single worker's RSS (every page it maps, shared or not) is
-what one worker would cost on its own, the yardstick for copy-on-write sharing.
+PSS of master + workers summed is what the server really costs; its anonymous part (heap, the
+model, Python objects: Pss_Anon) is what no page-cache reclaim can give back. USS (private
+pages) is what killing one process would free. A single worker's RSS (every page it maps,
+shared or not) is what one worker would cost on its own.
 """
 import os
 from dataclasses import asdict, dataclass
@@ -18,6 +19,7 @@ class ProcessMemory:
     pid: int
     rss: int
     pss: int
+    anon_pss: int
     uss: int
 
 
@@ -42,7 +44,8 @@ def children_of(pid):
 
 
 def process_memory(pid):
-    """One process's RSS, PSS and USS in kB from smaps_rollup (None if it is gone)."""
+    """One process's RSS, PSS (all and anonymous) and USS in kB from smaps_rollup (None if it
+    is gone)."""
     fields = {}
     try:
         with open(f"/proc/{pid}/smaps_rollup") as rollup:
@@ -53,15 +56,16 @@ def process_memory(pid):
     except OSError:
         return None
     uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
-    return ProcessMemory(pid, fields.get("Rss", 0), fields.get("Pss", 0), uss)
+    return ProcessMemory(pid, fields.get("Rss", 0), fields.get("Pss", 0),
+                         fields.get("Pss_Anon", 0), uss)
 
 
 def tree_memory(root_pid):
     """Memory of a server's whole tree: totals, the largest child, and per-process detail.
 
-    Returns a dict of MB figures: `pss_mb`, `uss_mb` (sums over master + descendants),
-    `worker_rss_mb` (RSS of the largest child = what one worker costs alone),
-    `pss_over_worker` (the server's PSS as a multiple of that), and `processes`.
+    Returns a dict of MB figures: `pss_mb`, `anon_pss_mb`, `uss_mb` (sums over master +
+    descendants), `worker_rss_mb` (RSS of the largest child = what one worker costs alone),
+    and `processes`.
     """
     master = process_memory(root_pid)
     children = [m for m in map(process_memory, children_of(root_pid)) if m is not None]
@@ -70,9 +74,9 @@ def tree_memory(root_pid):
     pss = sum(m.pss for m in everyone)
     return {
         "pss_mb": pss / 1024,
+        "anon_pss_mb": sum(m.anon_pss for m in everyone) / 1024,
         "uss_mb": sum(m.uss for m in everyone) / 1024,
         "worker_rss_mb": worker_rss / 1024,
-        "pss_over_worker": pss / worker_rss if worker_rss else None,
         "processes": [asdict(m) for m in everyone],
     }
 

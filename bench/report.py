@@ -3,8 +3,7 @@ from bench.configs import CONFIGS
 
 _COLUMNS = ("server", "wrk req/s", "p50 ms", "p99 ms", "x a", "% of d", "CPU ms/req",
             "open req/s", "open p50", "open p99", "load/run.py req/s", "p50", "p99",
-            "batch rows/s", "PSS MB", "USS MB",
-            "1 worker RSS MB")
+            "batch rows/s", "PSS MB", "anon PSS MB", "USS MB", "1 worker RSS MB")
 
 
 def rows(summary):
@@ -26,7 +25,8 @@ def rows(summary):
             _num(row["openloop.p99_ms"], 2),
             _open_rate(row, "open"), _num(row["open.p50_ms"], 2), _num(row["open.p99_ms"], 2),
             _num(row["batch.rows_per_s"], 0), _num(row["memory.pss_mb"], 0),
-            _num(row["memory.uss_mb"], 0), _num(row["memory.worker_rss_mb"], 0),
+            _num(row["memory.anon_pss_mb"], 0), _num(row["memory.uss_mb"], 0),
+            _num(row["memory.worker_rss_mb"], 0),
         ])
     return table
 

@@ -60,6 +60,12 @@ class BackgroundLoad:
         self._thread.start()
         return self
 
+    def finish(self, timeout: float = 60.0) -> Stats:
+        """Wait until the timetable has run out (`max_requests` sent and answered)."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), f"the load did not finish in {timeout}s"
+        return self.stats
+
     def stop(self) -> Stats:
         """End the timetable and wait for the requests in flight (bounded by the timeout)."""
         self._stop.set()

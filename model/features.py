@@ -15,6 +15,7 @@ Recodings (documented here and in the README):
 import numpy as np
 import pandas as pd
 
+from model.domain import DOMAIN, VALID
 from model.feature_specs import (  # noqa: F401  (re-exported: the pandas-free feature table)
     ATM_TO_GROUP,
     CATV_GROUPS,
@@ -62,17 +63,12 @@ def _most_severe_users(users: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def _restrict_to_domain(frame: pd.DataFrame) -> dict:
-    """Values outside each feature's domain become NaN; return how many per feature."""
-    out_of_domain = {}
-    for spec in FEATURE_SPECS:
-        col = frame[spec.name]
-        if spec.kind == "categorical":
-            bad = col.notna() & ~col.isin(spec.codes)
-        else:
-            bad = col.notna() & ~col.between(spec.minimum, spec.maximum)
-        frame.loc[bad, spec.name] = np.nan
-        out_of_domain[spec.name] = int(bad.sum())
-    return out_of_domain
+    """Values outside each feature's domain (model.domain, as the API checks) become NaN;
+    return how many per feature."""
+    values = frame[list(FEATURES)].to_numpy("float64")
+    bad = ~np.isnan(values) & (DOMAIN.violations(values) != VALID)
+    frame[list(FEATURES)] = np.where(bad, np.nan, values)
+    return {name: int(count) for name, count in zip(FEATURES, bad.sum(axis=0))}
 
 
 def build_features(tables: dict) -> tuple[pd.DataFrame, pd.Series, dict]:

@@ -29,6 +29,7 @@ from model.features import FEATURE_SPECS, FEATURES, build_features
 from model.hashing import sha256_file
 from model.impute import Imputer
 from model.reference import build_reference
+from model.validation import PARITY_TOLERANCE
 from model.train_defaults import (  # noqa: F401  (re-exported: model.train.SEED, ...)
     DEFAULT_HYPERPARAMETERS,
     SEED,
@@ -37,7 +38,6 @@ from model.train_defaults import (  # noqa: F401  (re-exported: model.train.SEED
 
 NAME = "accident-severity-rf"
 THRESHOLD = 0.5
-PARITY_TOLERANCE = 1e-6
 
 
 class ParityError(RuntimeError):

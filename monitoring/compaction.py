@@ -7,17 +7,17 @@ every scrape would read them all. `compact_dead_worker` adds a dead worker's val
 archive file per type (counter_archive.db, histogram_archive.db, gauge_<mode>_archive.db) and
 deletes its files: the sums the exporter serves are unchanged, so counters stay monotonic.
 
-The drift counts (`drift_<layout>_<pid>.counts`, monitoring.drift_store) are folded the same
-way, into `drift_<layout>_archive.counts`.
-
-The exporter (`LockedCollector`, `DriftCollector`) and the compaction run in the gunicorn
-master and share `LOCK`, so a scrape never sees the values in both files or in neither.
+The exporter (`LockedCollector`) and the compaction run in the gunicorn master and share
+`LOCK`, so a scrape never sees the values in both files or in neither.
 """
 import glob
 import os
 import threading
 
-from monitoring import drift_store
+from prometheus_client import multiprocess
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from monitoring.prometheus_compat import merge_file
 
 LOCK = threading.Lock()
 ARCHIVE = "archive"
@@ -31,29 +31,12 @@ def _fold(kind: str, mode: str):
     return _GAUGE_FOLD.get(mode)
 
 
-def _merge_into(archive_path: str, dead_path: str, fold) -> None:
-    from prometheus_client.mmap_dict import MmapedDict
-
-    dead = MmapedDict.read_all_values_from_file(dead_path)
-    archive = MmapedDict(archive_path)
-    try:
-        existing = {key: value for key, value, _ in archive.read_all_values()}
-        for key, value, timestamp, _ in dead:
-            merged = fold(existing[key], value) if key in existing else value
-            archive.write_value(key, merged, timestamp)
-    finally:
-        archive.close()
-
-
 def compact_dead_worker(pid: int, directory: str) -> list:
     """Fold every metric file of dead process `pid` into the archives; return the files removed.
 
     Gauges in "all"/"mostrecent" modes carry per-process meaning and are simply removed with
-    the process (as `mark_process_dead` does for live gauges). Its drift counts files are
-    added into their layout's archive the same way (monitoring.drift_store).
+    the process (as `mark_process_dead` does for live gauges).
     """
-    from prometheus_client import multiprocess
-
     removed = []
     with LOCK:
         multiprocess.mark_process_dead(pid, directory)
@@ -63,10 +46,9 @@ def compact_dead_worker(pid: int, directory: str) -> list:
             fold = _fold(kind, mode)
             if fold is not None:
                 prefix = "_".join(parts[:-1])
-                _merge_into(os.path.join(directory, f"{prefix}_{ARCHIVE}.db"), path, fold)
+                merge_file(os.path.join(directory, f"{prefix}_{ARCHIVE}.db"), path, fold)
             os.remove(path)
             removed.append(path)
-        removed += drift_store.fold_dead_worker(pid, directory)
     return removed
 
 
@@ -80,13 +62,11 @@ class LockedCollector:
     INFO_METRICS = ("model_info",)
 
     def __init__(self, directory: str):
-        from prometheus_client.multiprocess import MultiProcessCollector
-
-        self._inner = MultiProcessCollector(None, directory)
+        self.collector = MultiProcessCollector(None, directory)
 
     def collect(self):
         with LOCK:
-            metrics = list(self._inner.collect())
+            metrics = list(self.collector.collect())
         for metric in metrics:
             if metric.name in self.INFO_METRICS:
                 metric.samples = [s for s in metric.samples if s.value == 1]

@@ -5,29 +5,26 @@ application's Config carries (accident_api.create_app calls it): this package ne
 configuration itself and never imports the web layer. Until then `metrics.X` raises a
 `MetricsNotInitialised` error naming the fix.
 
-Import this module only after `monitoring.exporter.prepare_multiproc_dir` when running under
+Every per-request update goes through `recorder` (monitoring.recorder): written at once, or
+summed and written every METRICS_FLUSH_MS in a gunicorn worker (`buffer_updates`).
+
+Import this module only after `monitoring.multiproc.prepare_multiproc_dir` when running under
 gunicorn: prometheus_client picks its multiprocess value store at import time.
 """
 import time
 
 import numpy as np
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from monitoring.recorder import BufferedRecorder, PeriodicFlusher, Recorder
 
 LABELS = ("not_severe", "severe")  # index = predicted class
 
-# model_feature_bin_total is exported by a collector (monitoring.drift_collector) over flat
-# count arrays (monitoring.drift_store), not by a Counter: its name and help live here.
-FEATURE_BIN_NAME = "model_feature_bin_total"
-FEATURE_BIN_HELP = ("Served feature values per reference bin (bin = index from "
-                    "model.reference.assign_bins).")
-
 # The histograms' bucket edges this process's metrics were built with (None: not yet built).
 _buckets = None
 
-# Where the per-request updates go (monitoring.recorder): written at once, unless this process
-# is a gunicorn worker that called `buffer_updates`.
+# Where the per-request updates go: written at once, unless this process is a gunicorn worker
+# that called `buffer_updates`.
 recorder = Recorder()
 _flusher = None
 
@@ -68,7 +65,8 @@ def init_metrics(*, inference_buckets, probability_buckets, batch_size_buckets) 
 def _define(inference_buckets, probability_buckets, batch_size_buckets) -> None:
     """Create the metric objects as module attributes (called once, by init_metrics)."""
     global HTTP_REQUESTS, INFERENCE_TIME, API_PREDICT, IN_FLIGHT, MODEL_INFO, PREDICTIONS
-    global PROBABILITY, BATCH_SIZE, INPUT_REJECTED, FEATURE_BIN, REFERENCE_RATIO, _children
+    global PROBABILITY, BATCH_SIZE, INPUT_REJECTED, FEATURE_BIN, REFERENCE_RATIO, FLUSH_ERRORS
+    global _children
     # --- the user's sketch names (its dashboard queries must keep working) -------------------
     HTTP_REQUESTS = Counter(
         "http_requests_total", "HTTP responses by method, Flask endpoint (unmatched paths "
@@ -102,21 +100,24 @@ def _define(inference_buckets, probability_buckets, batch_size_buckets) -> None:
         ["field", "reason"])
 
     # --- input drift: served values counted into the training reference bins ----------------
-    from monitoring.drift_collector import DriftCollector
-
-    # This process's in-memory drift counts (single-process mode). Under gunicorn the workers
-    # write files instead and the sidecar exporter has its own DriftCollector over them.
-    FEATURE_BIN = DriftCollector()
-    REGISTRY.register(FEATURE_BIN)
+    FEATURE_BIN = Counter(
+        "model_feature_bin_total", "Served feature values per reference bin (bin = index "
+        "from model.reference.assign_bins).", ["feature", "bin"])
     REFERENCE_RATIO = Gauge(
         "model_feature_reference_ratio", "Training share of each reference bin of a feature.",
         ["feature", "bin"], multiprocess_mode="max")
+
+    # --- the monitoring itself ---------------------------------------------------------------
+    FLUSH_ERRORS = Counter(
+        "metrics_flush_errors_total", "Failed writes of a worker's buffered metric updates "
+        "(that flush's remaining updates are lost; later flushes go on).")
     _children = _Children()
 
 
 _METRIC_NAMES = frozenset({"HTTP_REQUESTS", "INFERENCE_TIME", "API_PREDICT", "IN_FLIGHT",
                            "MODEL_INFO", "PREDICTIONS", "PROBABILITY", "BATCH_SIZE",
-                           "INPUT_REJECTED", "FEATURE_BIN", "REFERENCE_RATIO", "_children"})
+                           "INPUT_REJECTED", "FEATURE_BIN", "REFERENCE_RATIO", "FLUSH_ERRORS",
+                           "_children"})
 
 
 def __getattr__(name):
@@ -129,10 +130,7 @@ def __getattr__(name):
 
 
 class _Children:
-    """The fixed-label children the per-request path increments, resolved once per process.
-
-    `labels(...)` costs about as much as the increment itself; these label sets never change.
-    """
+    """The fixed-label children the per-request path increments, resolved once per process."""
 
     def __init__(self):
         self.success = API_PREDICT.labels(outcome="success")
@@ -149,7 +147,7 @@ def buffer_updates(interval: float) -> None:
     global recorder, _flusher
     if _flusher is None and interval > 0:
         recorder = BufferedRecorder()
-        _flusher = PeriodicFlusher(recorder, interval).start()
+        _flusher = PeriodicFlusher(recorder, interval, on_error=FLUSH_ERRORS.inc).start()
 
 
 def flush_updates() -> None:
@@ -172,23 +170,6 @@ class InferenceTimer:
         return False
 
 
-def observe_many(histogram: Histogram, values: np.ndarray) -> None:
-    """Observe every value into an unlabelled histogram with one numpy pass.
-
-    Equivalent to `for v in values: histogram.observe(v)` (tested against it), but a batch of
-    1,000 records costs one searchsorted plus one increment per non-empty bucket instead of
-    1,000 locked writes. Uses the histogram's per-bucket children of the pinned client.
-    """
-    values = np.asarray(values, dtype="float64")
-    if values.size == 0:
-        return
-    bounds = np.asarray(histogram._upper_bounds, dtype="float64")
-    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=bounds.size)
-    for index in np.flatnonzero(counts):
-        histogram._buckets[index].inc(float(counts[index]))
-    histogram._sum.inc(float(values.sum()))
-
-
 def record_predictions(classes: np.ndarray, probabilities: np.ndarray) -> None:
     """Count one successful prediction request: its records' labels, probabilities, size."""
     n = int(classes.size)
@@ -201,29 +182,20 @@ def record_predictions(classes: np.ndarray, probabilities: np.ndarray) -> None:
         record.inc(_children.severe, severe)
     if n - severe:
         record.inc(_children.not_severe, n - severe)
-    if n == 1:  # /predict: a plain observe is cheaper than the numpy pass
+    if n == 1:
         record.observe(PROBABILITY, float(probabilities[0]))
-    else:  # already one write per non-empty bucket, however large the batch
-        observe_many(PROBABILITY, probabilities)
+    else:
+        record.observe_many(PROBABILITY, probabilities)
 
 
 def record_failed_prediction() -> None:
     """Count a prediction request that produced no prediction (bad input, no model, fault)."""
-    _children.error.inc()
-
-
-def count_http_response(method: str, endpoint: str, status: int) -> None:
-    """http_requests_total{method, endpoint, status} += 1 for a response the app never saw.
-
-    The WSGI guards' answers (accident_api.wsgi_guards); the app's own responses are counted
-    by accident_api.instrumentation.RequestMetrics with its cached label children.
-    """
-    recorder.inc(HTTP_REQUESTS.labels(method=method, endpoint=endpoint, status=str(status)))
+    recorder.inc(_children.error)
 
 
 def record_rejection(field: str, reason: str) -> None:
     """Count one validation failure; callers keep `field` to a bounded set of names."""
-    INPUT_REJECTED.labels(field=field, reason=reason).inc()
+    recorder.inc(INPUT_REJECTED.labels(field=field, reason=reason))
 
 
 def set_model_info(name: str, version: str, trained_at: str, source: str, backend: str,
@@ -231,3 +203,4 @@ def set_model_info(name: str, version: str, trained_at: str, source: str, backen
     """Export a model's identity as model_info{...} = 1 (served) or 0 (replaced)."""
     MODEL_INFO.labels(name=name, version=version, trained_at=trained_at, source=source,
                       backend=backend).set(value)
+

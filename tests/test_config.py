@@ -4,7 +4,7 @@ import argparse
 import pytest
 
 from accident_api.config import Config, ConfigError
-from accident_api.serve import add_serve_command, resolve_config
+from accident_api.cli import add_serve_command, serve_environment
 
 
 def test_defaults_are_the_documented_ones():
@@ -16,7 +16,7 @@ def test_defaults_are_the_documented_ones():
     assert config.PROMETHEUS_MULTIPROC_DIR is None
     assert config.INFERENCE_BUCKETS[0] == 0.0001 and config.INFERENCE_BUCKETS[-1] == 1.0
     assert config.PROBABILITY_BUCKETS[-1] == 1.0
-    assert config.ACCESS_LOG is True
+    assert config.ACCESS_LOG is False  # gunicorn's default
 
 
 def test_environment_overrides_each_setting():
@@ -24,14 +24,14 @@ def test_environment_overrides_each_setting():
         "MODEL_PATH": "/m", "MODEL_BACKEND": "SKLEARN", "HOST": "0.0.0.0", "PORT": "8080",
         "METRICS_PORT": "9300", "WEB_CONCURRENCY": "4", "MAX_BATCH_SIZE": "10",
         "MAX_CONTENT_LENGTH": "4096", "LOG_LEVEL": "DEBUG", "PROMETHEUS_MULTIPROC_DIR": "/tmp/x",
-        "INFERENCE_BUCKETS": "0.001, 0.01,1", "MAX_REQUESTS": "0", "ACCESS_LOG": "no"})
+        "INFERENCE_BUCKETS": "0.001, 0.01,1", "MAX_REQUESTS": "0", "ACCESS_LOG": "yes"})
     assert config.MODEL_PATH == "/m" and config.MODEL_BACKEND == "sklearn"
     assert (config.HOST, config.PORT, config.METRICS_PORT) == ("0.0.0.0", 8080, 9300)
     assert (config.WEB_CONCURRENCY, config.MAX_BATCH_SIZE) == (4, 10)
     assert config.MAX_CONTENT_LENGTH == 4096
     assert config.LOG_LEVEL == "debug" and config.PROMETHEUS_MULTIPROC_DIR == "/tmp/x"
     assert config.INFERENCE_BUCKETS == (0.001, 0.01, 1.0) and config.MAX_REQUESTS == 0
-    assert config.ACCESS_LOG is False
+    assert config.ACCESS_LOG is True
 
 
 @pytest.mark.parametrize("env, fragment", [
@@ -61,13 +61,20 @@ def _serve_args(argv):
 
 def test_serve_flags_override_the_environment():
     env = {"MODEL_PATH": "/env/model", "PORT": "1111", "METRICS_PORT": "2222", "HOST": "0.0.0.0",
-           "WEB_CONCURRENCY": "7"}
+           "WEB_CONCURRENCY": "7", "LOG_LEVEL": "debug"}
     args = _serve_args(["--model", "/flag/model", "--port", "3333", "--metrics-port", "4444",
                         "--host", "127.0.0.2", "--workers", "3"])
-    config = resolve_config(args, env)
+    config = Config.from_env(serve_environment(args, env))
     assert (config.MODEL_PATH, config.PORT, config.METRICS_PORT, config.HOST,
-            config.WEB_CONCURRENCY) == ("/flag/model", 3333, 4444, "127.0.0.2", 3)
+            config.WEB_CONCURRENCY, config.LOG_LEVEL) == ("/flag/model", 3333, 4444,
+                                                          "127.0.0.2", 3, "debug")
 
 
 def test_serve_without_flags_keeps_environment_then_defaults():
-    assert resolve_config(_serve_args([]), {"PORT": "1111"}) == Config(PORT=1111)
+    assert Config.from_env(serve_environment(_serve_args([]), {"PORT": "1111"})) == Config(
+        PORT=1111)
+
+
+def test_the_default_metrics_directory_is_one_per_port():
+    assert Config(PORT=8001).metrics_dir().endswith("accident-api-metrics-8001")
+    assert Config(PROMETHEUS_MULTIPROC_DIR="/run/m").metrics_dir() == "/run/m"

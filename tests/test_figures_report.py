@@ -4,9 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # runs a pytest session of its own
 def test_figures_of_a_passing_test_are_printed_in_their_own_section(tmp_path):
     (tmp_path / "test_sample.py").write_text(
         "def test_reports(figures):\n"

@@ -1,4 +1,5 @@
 """Real gunicorn: every endpoint over HTTP, start-up failures in one line, `accident-api serve`."""
+import json
 import re
 import subprocess
 import sys
@@ -92,27 +93,26 @@ ACCESS_LINE = re.compile(
     r'"http://example\.org/\\"q\\"" "python-requests/[\d.]+"')
 
 
-def test_access_log_on_stdout(live_server):
-    requests.get(f"{live_server.url}/health/live", timeout=10)
-    assert '"GET /health/live HTTP/1.1" 200' in (live_server.log_dir / "stdout").read_text()
-    # gunicorn's combined format, written by accident_api.access_log.AccessLogger
-    requests.get(f"{live_server.url}/health/live?probe=combined", timeout=10,
+def test_access_log_on_stdout_in_gunicorns_format(live_server_factory):
+    server = live_server_factory(ACCESS_LOG="1")
+    requests.get(f"{server.url}/health/live?probe=combined", timeout=10,
                  headers={"Referer": 'http://example.org/"q"'})
-    lines = _stdout_lines_with(live_server, "probe=combined")
+    lines = _stdout_lines_with(server, "probe=combined")
     assert len(lines) == 1 and ACCESS_LINE.fullmatch(lines[0]), lines
 
 
-def test_access_log_off(live_server_factory):
-    server = live_server_factory(ACCESS_LOG="0")
+def test_access_log_off_by_default(live_server_factory):
+    server = live_server_factory()
     assert requests.get(f"{server.url}/health/live?probe=off", timeout=10).ok
     assert requests.post(f"{server.url}/predict", json=SEED_RECORD, timeout=10).ok
-    time.sleep(0.5)  # time for a line that should not come
+    server.stop()  # every line the workers would write is out once the server has exited
+    assert server.process.returncode == 0 and "Shutting down: Master" in server.logs()
     assert "probe=off" not in server.logs() and '"POST /predict' not in server.logs()
 
 
 def test_operator_access_log_format_still_works(live_server_factory):
     """`--access-logformat` on gunicorn's command line: gunicorn's own atoms, headers included."""
-    server = live_server_factory(argv=[
+    server = live_server_factory(ACCESS_LOG="1", argv=[
         sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--access-logformat",
         "custom %(m)s %(U)s q=%(q)s %(s)s %({x-trace}i)s %({content-type}o)s", "wsgi:app"])
     requests.get(f"{server.url}/health/live?a=1", headers={"X-Trace": "t-42"}, timeout=10)
@@ -162,20 +162,41 @@ def test_serve_command_flags_override_the_environment(tmp_path, trained_model_di
         wait_until_serving(server)
         assert requests.post(f"{server.url}/predict", json=SEED_RECORD, timeout=10).ok
         assert len(server.wait_for_workers(2)) == 2
-        assert "http_requests_total" in server.scrape()
+        server.wait_for_metrics(lambda s: any(
+            name == "http_requests_total" and value == 1 for (name, _), value in s.items()))
     finally:
         server.stop()
     assert process.returncode == 0  # SIGTERM is a graceful, successful stop
+
+
+CONF_CHECK = """
+import json, runpy
+from accident_api.server import hooks
+ns = runpy.run_path("gunicorn.conf.py")
+names = ("on_starting", "when_ready", "pre_fork", "post_worker_init", "worker_exit",
+         "child_exit", "on_reload")
+print(json.dumps({"hooks": [ns[n] is getattr(hooks, n) for n in names],
+                  "settings": [ns["bind"], ns["workers"], ns["timeout"], ns["accesslog"],
+                               ns["max_requests"]]}))
+"""
+
+
+def test_gunicorn_conf_writes_the_configs_settings_and_names_the_hooks(tmp_path):
+    env = server_env(tmp_path / "model", tmp_path, PORT="8123", WEB_CONCURRENCY="3",
+                     GUNICORN_TIMEOUT="7", ACCESS_LOG="1", MAX_REQUESTS="0")
+    done = subprocess.run([sys.executable, "-c", CONF_CHECK], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result == {"hooks": [True] * 7, "settings": ["127.0.0.1:8123", 3, 7, "-", 0]}
 
 
 def test_master_freezes_its_heap_before_each_fork():
     """pre_fork moves the preloaded heap out of the workers' garbage collector's reach."""
     import gc
 
-    from accident_api.config import Config
-    from accident_api.server import gunicorn_options, pre_fork
+    from accident_api.server.hooks import pre_fork
 
-    assert gunicorn_options(Config())["pre_fork"] is pre_fork
     assert gc.get_freeze_count() == 0
     try:
         pre_fork(None, None)

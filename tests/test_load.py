@@ -8,25 +8,19 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
 RATE, DURATION, BATCH = 40, 4, 10
 
 
-def samples(server, metric: str) -> list:
-    """(labels, value) of every sample of ``metric`` on the sidecar exporter."""
-    for family in text_string_to_metric_families(server.scrape()):
-        if family.name == metric.removesuffix("_total"):
-            return [(s.labels, s.value) for s in family.samples if s.name == metric]
-    return []
-
-
-def counts(server, metric: str, *keys: str) -> Counter:
+def counts(samples: dict, metric: str, *keys: str) -> Counter:
+    """{label values of `keys`: sum} of `metric` in a `LiveServer.samples()` dict."""
     totals = Counter()
-    for labels, value in samples(server, metric):
-        totals[tuple(labels[key] for key in keys)] += value
+    for (name, labels), value in samples.items():
+        if name == metric:
+            labels = dict(labels)
+            totals[tuple(labels[key] for key in keys)] += value
     return totals
 
 
@@ -41,16 +35,21 @@ def run_load(server, tmp_path, *args) -> tuple[int, dict, str]:
 
 
 def test_report_matches_the_servers_counters(live_server, tmp_path, figures):
-    before = counts(live_server, "http_requests_total", "endpoint", "status")
-    predicted_before = counts(live_server, "api_predict_total", "outcome")
-    records_before = counts(live_server, "model_predictions_total", "label")
-    bins_before = counts(live_server, "model_feature_bin_total", "feature", "bin")
+    start = live_server.wait_for_metrics(lambda samples: True)  # earlier tests' counts written
+    before = counts(start, "http_requests_total", "endpoint", "status")
+    predicted_before = counts(start, "api_predict_total", "outcome")
+    records_before = counts(start, "model_predictions_total", "label")
+    bins_before = counts(start, "model_feature_bin_total", "feature", "bin")
     code, report, stdout = run_load(
         live_server, tmp_path, "--rate", str(RATE), "--duration", str(DURATION),
         "--batch-size", str(BATCH), "--max-error-rate", "0")
-    after = counts(live_server, "http_requests_total", "endpoint", "status")
+    # every request the report counts (and its one GET /model) written by the workers
+    expected = sum(before.values()) + report["completed"] + 1
+    end = live_server.wait_for_metrics(
+        lambda samples: sum(counts(samples, "http_requests_total").values()) == expected)
+    after = counts(end, "http_requests_total", "endpoint", "status")
     delta = {key: after[key] - before[key] for key in after if after[key] != before[key]}
-    bins = counts(live_server, "model_feature_bin_total", "feature", "bin")
+    bins = counts(end, "model_feature_bin_total", "feature", "bin")
     bins = {key: bins[key] - bins_before[key] for key in bins}
     for line in stdout.splitlines():
         figures(line)
@@ -71,10 +70,10 @@ def test_report_matches_the_servers_counters(live_server, tmp_path, figures):
     assert delta[("unmatched", "404")] == kinds["notfound"]["404"]
     # api_predict_total counts prediction requests; every record of a successful request was
     # predicted exactly once (model_predictions_total)
-    predicted = counts(live_server, "api_predict_total", "outcome")
+    predicted = counts(end, "api_predict_total", "outcome")
     assert predicted[("success",)] - predicted_before[("success",)] == \
         kinds["valid"]["200"] + kinds["batch"]["200"]
-    records = counts(live_server, "model_predictions_total", "label")
+    records = counts(end, "model_predictions_total", "label")
     assert sum(records.values()) - sum(records_before.values()) == \
         kinds["valid"]["200"] + BATCH * kinds["batch"]["200"]
 
@@ -101,15 +100,14 @@ def test_report_matches_the_servers_counters(live_server, tmp_path, figures):
     assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
 
     # undrifted traffic looks like the training data: no feature near the drift alert's PSI
-    worst = max(psi(live_server, bins).items(), key=lambda item: item[1])
+    worst = max(psi(end, bins).items(), key=lambda item: item[1])
     assert worst[1] < 0.25, worst
 
 
-def psi(server, served: dict) -> dict:
+def psi(samples: dict, served: dict) -> dict:
     """PSI per feature of the served bin counts against the card's reference ratios, the
     way the recording rule computes it (shares clamped at 1e-4)."""
-    reference = {(labels["feature"], labels["bin"]): value
-                 for labels, value in samples(server, "model_feature_reference_ratio")}
+    reference = counts(samples, "model_feature_reference_ratio", "feature", "bin")
     result = Counter()
     for feature in {feature for feature, _ in reference}:
         total = sum(n for (f, _), n in served.items() if f == feature)
@@ -122,10 +120,14 @@ def psi(server, served: dict) -> dict:
 
 
 def test_drift_moves_served_values_into_the_shifted_bin(live_server, tmp_path):
-    before = counts(live_server, "model_feature_bin_total", "feature", "bin")
+    start = live_server.wait_for_metrics(lambda samples: True)
+    before = counts(start, "model_feature_bin_total", "feature", "bin")
     code, report, _ = run_load(live_server, tmp_path, "--rate", "40", "--duration", "1",
                                "--mix", "valid=1", "--drift", "vma=1000")
-    after = counts(live_server, "model_feature_bin_total", "feature", "bin")
+    served = sum(counts(start, "model_predictions_total").values()) + 40
+    after = counts(live_server.wait_for_metrics(
+        lambda samples: sum(counts(samples, "model_predictions_total").values()) == served),
+        "model_feature_bin_total", "feature", "bin")
     vma = {b: after[(f, b)] - before[(f, b)] for f, b in after if f == "vma"}
     assert code == 0 and report["by_status"] == {"200": 40}
     top = max(vma, key=int)

@@ -10,15 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import requests
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import REGISTRY
 
-from accident_api import MODEL_EXTENSION
+from accident_api.config import MODEL_EXTENSION
 from accident_api.schemas import SEED_RECORD
 from model.features import FEATURES
 from model.reference import assign_bins
-from monitoring import drift_store
-from monitoring.metrics import observe_many
 from tests.fixtures.service import TrickledRequest
 
 
@@ -176,30 +173,33 @@ def test_every_app_of_a_process_records_its_requests(app, make_app):
     assert delta("flask_http_request_total", method="GET", status="404") == 0
 
 
-def test_observe_many_equals_observe_one_by_one():
-    values = np.concatenate([np.random.default_rng(1).uniform(0, 1.2, 500), [0.1, 0.5, 1.0]])
-    registry = CollectorRegistry()
-    bulk = Histogram("bulk", "b", buckets=(0.1, 0.5, 1.0), registry=registry)
-    loop = Histogram("loop", "l", buckets=(0.1, 0.5, 1.0), registry=registry)
-    observe_many(bulk, values)
-    for v in values:
-        loop.observe(v)
-    for le in ("0.1", "0.5", "1.0", "+Inf"):
-        assert registry.get_sample_value("bulk_bucket", {"le": le}) == \
-            registry.get_sample_value("loop_bucket", {"le": le})
-    assert registry.get_sample_value("bulk_sum") == pytest.approx(
-        registry.get_sample_value("loop_sum"))
+def label_values(label: str) -> set:
+    """Every value `label` takes in any sample of the default registry."""
+    return {sample.labels[label] for family in REGISTRY.collect() for sample in family.samples
+            if label in sample.labels}
+
+
+@pytest.mark.parametrize("path, status", [("/nope", 404), ("/predict", 405),
+                                          ("/health/live", 405)])
+def test_an_unknown_method_is_counted_as_other(client, path, status):
+    with Delta() as delta:
+        response = client.open(path, method="QWERTYUIOP")
+    assert response.status_code == status and response.is_json
+    assert delta("http_requests_total", method="other", endpoint="unmatched",
+                 status=str(status)) == 1
+    # neither our counter nor prometheus-flask-exporter's metrics got a new label value
+    assert "QWERTYUIOP" not in label_values("method")
+
+
+def test_known_methods_keep_their_label(client):
+    with Delta() as delta:
+        assert client.delete("/model").status_code == 405
+        assert client.options("/predict").status_code == 200
+    assert delta("http_requests_total", method="DELETE", endpoint="unmatched", status="405") == 1
+    assert delta("http_requests_total", method="other", endpoint="unmatched", status="405") == 0
 
 
 # --- multiprocess: real gunicorn, the sidecar's scrape ---------------------------------------
-
-def scrape(server, settled=True) -> dict:
-    """{(name, sorted labels): value} from the sidecar exporter: once the workers' buffered
-    updates are written (`settled`), or at once (for tests that time that themselves)."""
-    text = server.scrape() if settled else requests.get(server.metrics_url, timeout=10).text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
 
 def total(samples, metric, **labels):
     return sum(v for (n, lbls), v in samples.items()
@@ -222,8 +222,7 @@ def send_mixed_traffic(url, rounds):
 def test_sidecar_sum_equals_requests_sent_and_carries_every_metric(live_server_factory):
     server = live_server_factory()
     sent = send_mixed_traffic(server.url, 10)
-    samples = scrape(server)
-    assert total(samples, "http_requests_total") == sent
+    samples = server.wait_for_metrics(lambda s: total(s, "http_requests_total") == sent)
     assert total(samples, "http_requests_total", endpoint="unmatched", status="404") == 10
     assert total(samples, "api_predict_total", outcome="success") == 10 + 10  # requests
     assert total(samples, "api_predict_total", outcome="error") == 10
@@ -252,14 +251,10 @@ def test_buffered_counts_reach_the_sidecar_on_time_and_survive_recycled_workers(
     sent = send_mixed_traffic(server.url, 10)  # 40 requests: most workers end mid-traffic
     assert not pids & set(server.wait_for_workers(2, exclude=pids))  # all recycled
     # no more traffic: the live workers' flush threads write what they still hold
-    deadline, samples = time.monotonic() + 5, {}
-    while time.monotonic() < deadline:
-        samples = scrape(server, settled=False)
-        if total(samples, "http_requests_total") == sent:
-            break
-        time.sleep(0.05)
-    waited = 5 - (deadline - time.monotonic())
-    assert total(samples, "http_requests_total") == sent, "counts lost at a worker's exit"
+    started = time.monotonic()
+    samples = server.wait_for_metrics(lambda s: total(s, "http_requests_total") == sent,
+                                      timeout=5)
+    waited = time.monotonic() - started
     assert waited < 2, f"counts took {waited:.1f}s to reach the sidecar"
     assert total(samples, "flask_http_request_duration_seconds_count") == sent
     assert total(samples, "model_predictions_total") == 40
@@ -271,8 +266,7 @@ def test_in_flight_gauge_shows_a_request_being_served_within_a_flush_interval(li
     def in_flight_within(expected, seconds=3.0):
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            samples = scrape(live_server, settled=False)
-            if total(samples, "flask_http_requests_in_flight") == expected:
+            if total(live_server.samples(), "flask_http_requests_in_flight") == expected:
                 return True
             time.sleep(0.05)
         return False
@@ -290,18 +284,17 @@ def test_in_flight_gauge_shows_a_request_being_served_within_a_flush_interval(li
 def test_counters_survive_a_sigkilled_worker(live_server_factory):
     server = live_server_factory()
     sent = send_mixed_traffic(server.url, 8)
-    before = scrape(server)
-    assert total(before, "http_requests_total") == sent
+    before = server.wait_for_metrics(lambda s: total(s, "http_requests_total") == sent)
     victims = server.wait_for_workers(2)
     os.kill(victims[0], signal.SIGKILL)
-    server.wait_for_workers(2, exclude=[victims[0]])
-    middle = scrape(server)
+    server.wait_for_workers(2, exclude=[victims[0]])  # child_exit has folded its files
+    middle = server.samples()
     for (name, labels), v in before.items():
         if name.endswith(("_total", "_count", "_sum", "_bucket")) and \
                 not name.startswith("flask_http_requests_in_flight"):
             assert middle.get((name, labels), 0) >= v, (name, labels)
     sent += send_mixed_traffic(server.url, 5)
-    assert total(scrape(server), "http_requests_total") == sent
+    server.wait_for_metrics(lambda s: total(s, "http_requests_total") == sent)
 
 
 def drift_counts(samples) -> dict:
@@ -320,41 +313,43 @@ def expected_drift(reference, records) -> dict:
     return expected
 
 
-def worker_counts_files(server) -> dict:
-    """{pid: path} of the live processes' drift counts files (the archive excluded)."""
-    files = {}
-    for path in server.metrics_dir.glob("drift_*_*.counts"):
-        owner = path.stem.rsplit("_", 1)[1]
-        if owner != drift_store.ARCHIVE:
-            files[int(owner)] = path
-    return files
+def workers_that_counted(server) -> set:
+    """PIDs of the processes with a counter file in the multiprocess directory (a worker
+    writes one at its first flush)."""
+    return {int(path.stem.rsplit("_", 1)[1]) for path in server.metrics_dir.glob("counter_*.db")
+            if not path.stem.endswith("_archive")}
 
 
-def serve_both_workers(server, rounds=10):
-    """/predict and /predict/batch from 8 threads until both workers have counted some;
-    returns the records sent (each predicted once)."""
-    sent = []
-
+def send_records(server, first_index: int, count: int = 40) -> list:
+    """`count` requests (/predict, a /predict/batch in five) from 8 threads; the records sent."""
     def one(index):
         records = [{**SEED_RECORD, "victim_age": float(5 + 7 * (index % 16)),
                     "hour": index % 24, "vma": (30, 50, 80, 110)[index % 4]}]
-        if index % 5 == 0:  # a batch now and then: the bincount path
+        if index % 5 == 0:
             records += [{**records[0], "lat": 43.0 + k, "long": 1.0 + k} for k in range(4)]
-            body = {"records": records}
-            response = requests.post(f"{server.url}/predict/batch", json=body, timeout=10)
+            response = requests.post(f"{server.url}/predict/batch", json={"records": records},
+                                     timeout=10)
         else:
             response = requests.post(f"{server.url}/predict", json=records[0], timeout=10)
         assert response.status_code == 200, response.text
         return records
 
-    workers = server.wait_for_workers(2)
     with ThreadPoolExecutor(8) as pool:
-        for round_ in range(rounds):
-            for records in pool.map(one, range(40 * round_, 40 * round_ + 40)):
-                sent += records
-            if set(worker_counts_files(server)) >= set(workers):
-                return sent
-    raise AssertionError(f"one worker served everything: {worker_counts_files(server)}")
+        return [record for records in pool.map(one, range(first_index, first_index + count))
+                for record in records]
+
+
+def serve_both_workers(server, rounds=10) -> list:
+    """Requests until both workers have counted some; returns the records sent, once their
+    counts reached the sidecar."""
+    sent = []
+    workers = server.wait_for_workers(2)
+    for round_ in range(rounds):
+        sent += send_records(server, 40 * round_)
+        server.wait_for_metrics(lambda s: total(s, "model_predictions_total") == len(sent))
+        if workers_that_counted(server) >= set(workers):
+            return sent
+    raise AssertionError(f"one worker served everything: {workers_that_counted(server)}")
 
 
 @pytest.mark.integration
@@ -363,29 +358,29 @@ def test_sidecar_drift_counts_equal_records_times_bins_across_both_workers(
     server = live_server_factory()
     reference = json.loads((trained_model_dir / "model_card.json").read_text())["reference"]
     sent = serve_both_workers(server)
-    files = worker_counts_files(server)
-    assert set(files) == set(server.worker_pids())
-    assert all(np.fromfile(path, dtype="int64").sum() > 0 for path in files.values())
-    counted = drift_counts(scrape(server))
-    assert counted == expected_drift(reference, sent)  # every bin, zeros included
-    assert sum(counted.values()) == len(sent) * len(reference)
+    expected = expected_drift(reference, sent)
+    counted = drift_counts(server.wait_for_metrics(lambda s: drift_counts(s) == expected))
+    assert sum(counted.values()) == len(sent) * len(reference)  # every bin, zeros included
 
 
 @pytest.mark.integration
-def test_a_sigkilled_workers_drift_counts_survive_and_are_folded_into_the_archive(
-        live_server_factory):
-    server = live_server_factory()
-    serve_both_workers(server)
-    before = drift_counts(scrape(server))
-    victim, path = next(iter(worker_counts_files(server).items()))
-    its_counts = np.fromfile(path, dtype="int64")
-    assert its_counts.sum() > 0
-    os.kill(victim, signal.SIGKILL)
-    server.wait_for_workers(2, exclude=[victim])  # child_exit has run: compaction first
-    assert not path.exists()
-    archive = path.with_name(path.name.replace(f"_{victim}.", f"_{drift_store.ARCHIVE}."))
-    assert np.fromfile(archive, dtype="int64").tolist() == its_counts.tolist()
-    assert drift_counts(scrape(server)) == before
+def test_drift_counts_survive_a_sigkilled_worker_and_recycled_workers(
+        live_server_factory, trained_model_dir):
+    server = live_server_factory(MAX_REQUESTS="60", MAX_REQUESTS_JITTER="10")
+    reference = json.loads((trained_model_dir / "model_card.json").read_text())["reference"]
+    sent = serve_both_workers(server)
+    server.wait_for_metrics(lambda s: drift_counts(s) == expected_drift(reference, sent))
+    victim = server.wait_for_workers(2)[0]
+    os.kill(victim, signal.SIGKILL)  # its updates are written: nothing is lost
+    server.wait_for_workers(2, exclude=[victim])
+    assert drift_counts(server.samples()) == expected_drift(reference, sent)
+    first = set(server.wait_for_workers(2))
+    for round_ in range(100, 110):  # until every worker was recycled at least once
+        if not first & set(server.worker_pids()):
+            break
+        sent += send_records(server, 40 * round_)
+    assert not first & set(server.worker_pids()), "the workers were never recycled"
+    server.wait_for_metrics(lambda s: drift_counts(s) == expected_drift(reference, sent))
 
 
 @pytest.mark.integration
@@ -395,24 +390,17 @@ def test_multiprocess_dir_is_wiped_at_start(live_server_factory, tmp_path):
     code = ("from monitoring import metrics; "
             "metrics.init_metrics(inference_buckets=[1], probability_buckets=[1], "
             "batch_size_buckets=[1]); "
-            "metrics.HTTP_REQUESTS.labels(method='GET', endpoint='x', status='200').inc(500)")
+            "metrics.HTTP_REQUESTS.labels(method='GET', endpoint='x', status='200').inc(500); "
+            "metrics.FEATURE_BIN.labels(feature='stale_feature', bin='0').inc(500)")
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(stale), "PYTHONPATH": os.getcwd()}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
     assert list(stale.glob("*.db"))
-    # a previous run's drift counts too: a layout, a dead worker's file, an archive, a temp file
-    layout = drift_store.Layout([("vma", "0"), ("stale_feature", "0")])
-    layout.write(str(stale))
-    for owner in (4242, drift_store.ARCHIVE):
-        np.array([500, 500], dtype="int64").tofile(
-            drift_store.counts_path(str(stale), layout.key, owner))
-    (stale / f"drift_{layout.key}_archive.counts.tmp").write_bytes(b"half")
     (stale / "notes.txt").write_text("not ours: kept")
     server = live_server_factory(PROMETHEUS_MULTIPROC_DIR=str(stale))
-    samples = scrape(server)
+    samples = server.samples()
     assert total(samples, "http_requests_total") == 0
     assert total(samples, "model_feature_bin_total") == 0
     assert total(samples, "model_feature_bin_total", feature="stale_feature") == 0
-    assert not list(stale.glob(f"drift_{layout.key}*"))
     assert (stale / "notes.txt").read_text() == "not ours: kept"
 
 
@@ -420,7 +408,7 @@ def test_multiprocess_dir_is_wiped_at_start(live_server_factory, tmp_path):
 
 def test_monitoring_imports_neither_the_web_layer_nor_flask():
     code = ("import sys, monitoring.metrics, monitoring.drift, monitoring.exporter, "
-            "monitoring.compaction; "
+            "monitoring.compaction, monitoring.recorder; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('accident_api', 'flask')); "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60,
@@ -433,16 +421,18 @@ def test_metrics_exist_only_after_init_metrics():
             "    assert 'init_metrics' in str(e)\nelse:\n    raise SystemExit('no error')\n"
             "metrics.init_metrics(inference_buckets=(0.1, 1), probability_buckets=(0.5, 1), "
             "batch_size_buckets=(1, 10))\n"
-            "assert metrics.INFERENCE_TIME._upper_bounds == [0.1, 1.0, float('inf')]\n")
+            "from monitoring.prometheus_compat import bucket_bounds\n"
+            "assert bucket_bounds(metrics.INFERENCE_TIME) == [0.1, 1.0, float('inf')]\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60,
                    env={**os.environ, "PYTHONPATH": os.getcwd()})
 
 
 def test_metric_buckets_come_from_the_app_config_once_per_process(app, make_app):
     from monitoring import metrics
+    from monitoring.prometheus_compat import bucket_bounds
 
     expected = tuple(float(b) for b in app.config["INFERENCE_BUCKETS"])
-    assert tuple(metrics.INFERENCE_TIME._upper_bounds[:-1]) == expected
+    assert tuple(bucket_bounds(metrics.INFERENCE_TIME)[:-1]) == expected
     make_app()  # same buckets: another app in the same process shares the metrics
     with pytest.raises(metrics.MetricsConfigError, match="buckets"):
         make_app(INFERENCE_BUCKETS=(0.5, 1.0))

@@ -56,6 +56,7 @@ def test_pins_are_exact():
 
 
 @pytest.mark.audit
+@pytest.mark.slow  # asks PyPI about every installed package
 def test_no_known_vulnerabilities_in_dependencies(figures):
     if not audit_deps.pypi_reachable():
         if audit_deps.in_ci():

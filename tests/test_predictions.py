@@ -160,7 +160,7 @@ def test_without_a_model_predictions_are_503_with_the_reason(make_app, tmp_path)
 
 
 def test_server_fault_is_a_logged_json_500_without_traceback(app, monkeypatch, caplog):
-    from accident_api import MODEL_EXTENSION
+    from accident_api.config import MODEL_EXTENSION
 
     service = app.extensions[MODEL_EXTENSION]
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import requests
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 from model.features import FEATURE_SPECS
 from model.reference import assign_bins
+from tests.fixtures.service import metric_total
 from tests.grafana_dashboard import SEED_PANELS, expressions, load_dashboard, substitute
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -43,13 +43,6 @@ class CountingClient:
         response = requests.request(method, self.base_url + path, timeout=30, **kwargs)
         assert response.status_code == expect, (method, path, response.status_code, response.text)
         return response
-
-
-def scraped_requests_total(metrics_url):
-    """sum(http_requests_total) read straight from the sidecar exporter (not an API request)."""
-    text = requests.get(metrics_url, timeout=10).text
-    return sum(sample.value for family in text_string_to_metric_families(text)
-               for sample in family.samples if sample.name == "http_requests_total")
 
 
 def bin_values(reference):
@@ -174,7 +167,9 @@ def test_dashboard_alerts_and_counters_against_real_prometheus(live_server, prom
                                                                figures):
     threshold = drift_threshold()
     started = time.time()
-    baseline = scraped_requests_total(live_server.metrics_url)
+    # settled: the shared server's earlier requests all written by its workers
+    baseline = metric_total(live_server.wait_for_metrics(lambda samples: True),
+                            "http_requests_total")
     client = CountingClient(live_server.url)
     reference = client.request("GET", "/model", 200, params={"include": "reference"}).json()["reference"]
     values = bin_values(reference)
@@ -236,8 +231,10 @@ def test_dashboard_alerts_and_counters_against_real_prometheus(live_server, prom
                    for title, expr in expressions(load_dashboard())]
     assert not empty_queries(prometheus, panel_exprs)
 
-    # (c) the multiprocess aggregation is exact: every request we sent, no more, no less.
-    time.sleep(2.5)  # two more scrapes: nothing else may arrive
+    # (c) the multiprocess aggregation is exact: every request we sent, no more, no less. A
+    # last request is the marker: once it is counted, anything else would be counted too.
+    client.request("GET", "/health/live", 200)
+    wait_for_count(prometheus, baseline + client.sent)
     counted = prometheus.scalar("sum(http_requests_total)")
     figures(f"Prometheus sum(http_requests_total) {counted:.0f} = baseline {baseline:.0f} + "
             f"{client.sent} sent; {len(panel_exprs)} panel queries all returned data; "

@@ -1,8 +1,10 @@
 """monitoring.recorder: buffered metric updates are the same values as direct writes, later."""
+import logging
 import math
 import threading
 import time
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -84,6 +86,42 @@ def test_flushing_from_another_thread_loses_no_update():
     assert registry.get_sample_value("lat_seconds_sum") == pytest.approx(n * 0.005)
 
 
+@pytest.mark.parametrize("recorder_class", [Recorder, BufferedRecorder])
+def test_many_observations_at_once_equal_one_by_one(recorder_class):
+    registry, made = metrics_pair()
+    values = np.array(VALUES * 50 + [math.nan])
+    for value in values:
+        Recorder().observe(made["direct"][1], float(value))
+    recorder = recorder_class()
+    recorder.observe_many(made["buffered"][1], values)
+    recorder.flush()
+    direct, ours = samples(registry, "direct"), samples(registry, "buffered")
+    assert math.isnan(ours.pop(("seconds_sum", ()))) and math.isnan(direct.pop(("seconds_sum", ())))
+    assert ours == direct
+
+
+class RowsSeen:
+    """Stands for a DriftCounter: records the row counts it was asked to count."""
+
+    def __init__(self):
+        self.counted = []
+
+    def count(self, rows):
+        self.counted.append(rows.shape[0])
+
+
+def test_held_back_rows_are_bounded_and_counted_when_the_bound_is_hit():
+    drift, recorder = RowsSeen(), BufferedRecorder(max_pending_rows=10)
+    for _ in range(10):
+        recorder.count_rows(drift, np.zeros((1, 3)))
+    assert drift.counted == []  # held back, at the bound
+    recorder.count_rows(drift, np.zeros((1, 3)))  # one more: all 11 counted now, at once
+    assert drift.counted == [11]
+    recorder.count_rows(drift, np.zeros((4, 3)))
+    recorder.flush()
+    assert drift.counted == [11, 4]
+
+
 def test_periodic_flusher_writes_within_its_interval_and_the_rest_at_stop():
     registry = CollectorRegistry()
     counter = Counter("hits_total", "h", registry=registry)
@@ -95,10 +133,41 @@ def test_periodic_flusher_writes_within_its_interval_and_the_rest_at_stop():
         time.sleep(0.01)
     assert registry.get_sample_value("hits_total") == 3  # no further update needed
     flusher.interval = 3600  # the next periodic flush would come far too late...
-    time.sleep(0.1)
     recorder.inc(counter, 4)
     flusher.stop()  # ...stop writes it
     assert registry.get_sample_value("hits_total") == 7
+
+
+class FailingOnce(BufferedRecorder):
+    """A recorder whose first flush raises, as a full disk would."""
+
+    def __init__(self):
+        super().__init__()
+        self.failures = 0
+
+    def flush(self):
+        if self.failures == 0:
+            self.failures += 1
+            raise OSError("No space left on device")
+        super().flush()
+
+
+def test_a_failing_flush_is_logged_and_counted_and_later_flushes_go_on(caplog):
+    registry = CollectorRegistry()
+    counter = Counter("hits_total", "h", registry=registry)
+    recorder, reported = FailingOnce(), []
+    flusher = PeriodicFlusher(recorder, 0.02, on_error=lambda: reported.append(1)).start()
+    recorder.inc(counter, 5)
+    with caplog.at_level(logging.ERROR, logger="monitoring.recorder"):
+        deadline = time.monotonic() + 5
+        while registry.get_sample_value("hits_total") != 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        flusher.stop()
+    assert registry.get_sample_value("hits_total") == 5  # written by a later flush
+    assert reported == [1]
+    assert [r.getMessage() for r in caplog.records] == [
+        "writing the buffered metric updates failed; later flushes go on"]
+    assert "No space left on device" in caplog.text
 
 
 def test_a_buffered_gauge_shows_the_requests_in_flight_at_the_flush():

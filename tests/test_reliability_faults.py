@@ -15,8 +15,8 @@ import requests
 from load.background import BackgroundLoad, predict_requests
 from tests.fixtures.observability import start_prometheus, stop_prometheus
 from tests.fixtures.reliability import wait_ready
-from tests.fixtures.service import LiveServer, server_env, start_process
-from tests.test_reliability_lifecycle import hold_a_worker, http_requests_total, outcome_of
+from tests.fixtures.service import LiveServer, metric_total, server_env, start_process
+from tests.test_reliability_lifecycle import hold_a_worker, outcome_of
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ def test_metrics_port_taken_is_one_warning_and_predictions_still_served(
         wait_ready(server.url)
         with BackgroundLoad(server.url, predict_requests(seed_record), rate=30,
                             max_requests=60) as load:
-            time.sleep(2.5)
+            load.finish()
         warnings = [line for line in server.logs().splitlines()
                     if "metrics exporter NOT started" in line]
         figures(f"metrics port {taken} taken: {load.summary()}; log: {warnings}")
@@ -82,9 +82,10 @@ def test_multiprocess_dir_stays_bounded_over_many_worker_recycles(live_server_fa
             recycled.update(server.worker_pids())
             sizes.append(len(glob.glob(str(server.metrics_dir / "*.db"))))
             time.sleep(0.2)
-    time.sleep(1.0)
+    counted = metric_total(server.wait_for_metrics(lambda s: metric_total(
+        s, "http_requests_total", endpoint="predictions.predict") == 320),
+        "http_requests_total", endpoint="predictions.predict")
     files = sorted(p.name for p in server.metrics_dir.glob("*.db"))
-    counted = http_requests_total(server, "predictions.predict")
     figures(f"{len(recycled)} worker pids seen (max_requests=4): {load.summary()}; "
             f"metric files over time max {max(sizes)} (now {len(files)}: {files}); "
             f"server counted {counted:.0f}")

@@ -20,7 +20,7 @@ import requests
 from load.background import BackgroundLoad, predict_requests
 from load.outcomes import REFUSED, RESET
 from tests.fixtures.reliability import send_signal, wait_ready
-from tests.fixtures.service import TrickledRequest
+from tests.fixtures.service import TrickledRequest, metric_total
 
 pytestmark = pytest.mark.integration
 
@@ -28,13 +28,9 @@ RATE = 40.0       # req/s: well under what 2 sync workers serve on 2 busy cores
 
 
 def http_requests_total(server, endpoint=None) -> float:
-    """Sum of http_requests_total (optionally of one endpoint) from the sidecar exporter."""
-    total = 0.0
-    for line in server.scrape().splitlines():
-        if line.startswith("http_requests_total{") and (
-                endpoint is None or f'endpoint="{endpoint}"' in line):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    """Sum of http_requests_total (optionally of one endpoint) from the sidecar exporter, now."""
+    labels = {} if endpoint is None else {"endpoint": endpoint}
+    return metric_total(server.samples(), "http_requests_total", **labels)
 
 
 def model_info_versions(server) -> dict:
@@ -193,7 +189,10 @@ def test_sigkilled_worker_is_replaced_and_only_its_in_flight_request_fails(
         time.sleep(2.0)
         counts.append(http_requests_total(server))
     counts.append(http_requests_total(server))
-    served = http_requests_total(server, "predictions.predict")
+    answered = load.count("200")
+    served = metric_total(server.wait_for_metrics(lambda s: metric_total(
+        s, "http_requests_total", endpoint="predictions.predict") == answered),
+        "http_requests_total", endpoint="predictions.predict")
     figures(f"worker {victim} SIGKILLed while holding one request (-> {in_flight}); workers "
             f"now {replaced}; load: {load.summary()}")
     figures(f"http_requests_total samples {counts[0]:.0f}..{counts[-1]:.0f} ({len(counts)} "
@@ -202,4 +201,4 @@ def test_sigkilled_worker_is_replaced_and_only_its_in_flight_request_fails(
     assert in_flight == "reset", "the killed worker's in-flight request is the one failure"
     assert load.stats.errors == 0 and load.result.dropped == 0, load.summary()
     assert all(b >= a for a, b in zip(counts, counts[1:])), f"counter went backwards: {counts}"
-    assert served == load.count("200")
+    assert served == answered

@@ -1,16 +1,14 @@
-"""gunicorn lifecycle: connections already queued when a worker exits are served, not reset.
+"""The one gunicorn internal this project relies on: serving a sync worker's queued
+connections before it exits (checked on gunicorn 27.0.1; tests/test_gunicorn_compat.py).
 
 Why a drain: on SIGTERM the master closes its copy of the listening socket and each sync
 worker finishes its current request and exits. Connections the kernel already completed but
 no worker had accepted yet sit in the socket's backlog; when the last process holding the
 socket exits they are reset - a client that had sent its request sees "connection reset".
-`drain_backlog` (gunicorn `worker_exit`) serves every connection already queued, then closes
-the worker's copy of the socket at once, so after the last worker's final empty `accept` a new
-client is refused (nothing accepted, nothing lost) instead of reset. The remaining window is
-the few microseconds between that last `accept` and `close`.
-
-Called from accident_api.server.worker_exit, which then leaves with os._exit (onnxruntime's
-destructors hang in forked workers).
+`drain_backlog` (called from gunicorn's `worker_exit` hook) serves every connection already
+queued with the worker's own request handler, then closes the worker's copy of the socket, so
+after the last worker's final empty `accept` a new client is refused (nothing accepted,
+nothing lost) instead of reset.
 """
 import os
 import time
@@ -22,8 +20,8 @@ DRAIN_SHARE = 0.5
 def drain_backlog(server, worker) -> int:
     """Serve the connections already queued on the worker's listeners; return how many.
 
-    Runs in the worker after its accept loop ended (alive=False). Stops at the first empty
-    `accept` (or the deadline), then closes the listeners in this process.
+    Runs in the worker after its accept loop ended. Stops at the first empty `accept` (or the
+    deadline), then closes the listeners in this process.
     """
     if os.getpid() != worker.pid or not hasattr(worker, "handle"):
         return 0  # gunicorn also calls worker_exit in the master for a vanished worker
@@ -39,7 +37,7 @@ def drain_backlog(server, worker) -> int:
             except OSError:  # listener already closed (e.g. quick shutdown)
                 break
             client.setblocking(True)
-            worker.handle(listener, client, addr)
+            worker.handle(listener, client, addr)  # SyncWorker's handler for one connection
             served += 1
         try:
             listener.close()
@@ -49,4 +47,3 @@ def drain_backlog(server, worker) -> int:
         server.log.info("worker %s served %d queued connection(s) before exiting", worker.pid,
                         served)
     return served
-

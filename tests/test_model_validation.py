@@ -1,8 +1,8 @@
-"""accident_api.model_update.validate_artifact: what a SIGHUP update loads and checks."""
+"""model.validation.validate_artifact: what a SIGHUP update loads and checks."""
 import joblib
 import pytest
 
-from accident_api import model_update
+from model import validation as model_update
 
 
 def test_onnx_backend_update_never_unpickles(trained_model_dir, monkeypatch):

@@ -9,13 +9,14 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from accident_api import MODEL_EXTENSION, error_docs
-from accident_api.inference import current_model
-from accident_api.parsing import JsonBodyParser
-from accident_api.schemas import (SEED_RECORD, V2ErrorSchema, V2InferRequestSchema,
-                                  V2InferResponseSchema, V2ModelMetadataSchema,
-                                  V2ServerMetadataSchema)
-from accident_api.tensors import N_FEATURES, inputs_to_rows, reject
+from accident_api.blueprints.v2.schemas import (V2InferRequestSchema, V2InferResponseSchema,
+                                                V2ModelMetadataSchema, V2ServerMetadataSchema)
+from accident_api.config import MODEL_EXTENSION, VERSION
+from accident_api.errors import document_errors
+from accident_api.http_json import JsonBodyParser
+from accident_api.schemas import SEED_RECORD
+from accident_api.service import served_model
+from accident_api.validation import N_FEATURES
 from model.feature_specs import FEATURES
 
 SERVER_NAME = "accident-api"
@@ -25,23 +26,6 @@ PLATFORMS = {"onnx": "onnxruntime_onnx", "sklearn": "sklearn"}
 class V2Blueprint(Blueprint):
     # V2 clients (tritonclient among them) post JSON without a Content-Type: parse it anyway
     ARGUMENTS_PARSER = JsonBodyParser(any_content_type=True)
-
-    def _prepare_arguments_doc(self, doc, doc_info, **kwargs):
-        # @arguments documents a 422, but V2 answers validation errors with 400 (the protocol
-        # has no 422; accident_api.errors maps it): leave the 422 out of the document
-        doc_info.get("arguments", {}).get("responses", {}).pop(422, None)
-        return super()._prepare_arguments_doc(doc, doc_info, **kwargs)
-
-    def _prepare_response_doc(self, doc, doc_info, **kwargs):
-        # the default (404, 405, ...) under /v2 is the protocol's error object, not flask-smorest's
-        doc = super()._prepare_response_doc(doc, doc_info, **kwargs)
-        doc["responses"]["default"] = {
-            "description": "Any other error (unknown path, wrong method): the protocol's error "
-                           "object.",
-            "content": {"application/json": {"schema": V2ErrorSchema,
-                                             "example": {"error": "The method is not allowed "
-                                                                  "for the requested URL."}}}}
-        return doc
 
 
 blp = V2Blueprint("v2", __name__, url_prefix="/v2",
@@ -67,18 +51,18 @@ V2_ERRORS = {
 
 def v2_errors(*statuses):
     """Document the protocol's error object, with an example, for each status."""
-    return error_docs.document_errors(blp, {status: V2_ERRORS[status] for status in statuses},
-                                      v2=True)
+    return document_errors(blp, {status: V2_ERRORS[status] for status in statuses}, v2=True)
 
 
-def served_model(name: str, version: str | None = None):
-    """The loaded predictor if `name` (and `version`) is the served model, else a V2 error."""
-    predictor = current_model().predictor
+def requested_model(name: str, version: str | None = None):
+    """The served model if `name` (and `version`) name it, else a V2 error (404, 503)."""
+    served = served_model()
+    predictor = served.predictor
     if name != predictor.name or version not in (None, predictor.version):
         wanted = name if version is None else f"{name}/{version}"
         abort(404, message=f"model '{wanted}' is not served here: this server serves "
                            f"'{predictor.name}' version '{predictor.version}'")
-    return predictor
+    return served
 
 
 @blp.route("", endpoint="server_metadata")
@@ -86,8 +70,7 @@ class ServerMetadata(MethodView):
     @blp.response(200, V2ServerMetadataSchema())
     def get(self):
         """Server metadata: name, version, protocol extensions."""
-        from accident_api import __version__
-        return {"name": SERVER_NAME, "version": __version__, "extensions": []}
+        return {"name": SERVER_NAME, "version": VERSION, "extensions": []}
 
 
 @blp.route("/health/live", endpoint="server_live")
@@ -126,7 +109,7 @@ class ModelMetadata(MethodView):
     @v2_errors(404, 503)
     def get(self, name, version=None):
         """Model metadata: inputs are either one [N, 28] tensor or one [N] tensor per feature."""
-        return _metadata(served_model(name, version))
+        return _metadata(requested_model(name, version).predictor)
 
 
 @blp.route("/models/<string:name>/ready", endpoint="model_ready")
@@ -141,7 +124,7 @@ class ModelReady(MethodView):
         if not current_app.extensions[MODEL_EXTENSION].ready:
             # the protocol's readiness is the status alone, as for /v2/health/ready
             return Response(status=400)
-        served_model(name, version)
+        requested_model(name, version)
         return Response(status=200)
 
 
@@ -154,23 +137,20 @@ class ModelInfer(MethodView):
                                    "data": [SEED_RECORD[f] for f in FEATURES]}]})
     @blp.response(200, V2InferResponseSchema())
     @v2_errors(400, 404, 413, 503)
-    def post(self, body, name, version=None):
+    def post(self, infer, name, version=None):
         """Inference: `predict` and `probability` for each row, in order."""
-        predictor = served_model(name, version)
-        rows = inputs_to_rows(body["inputs"])
-        prediction = current_model().predict(rows)
-        n = rows.shape[0]
+        served = requested_model(name, version)
+        predictor = served.predictor
+        prediction = served.predict(infer.rows)
+        n = infer.rows.shape[0]
         outputs = {
             "predict": {"name": "predict", "datatype": "INT64", "shape": [n],
                         "data": prediction.classes.tolist()},
             "probability": {"name": "probability", "datatype": "FP64", "shape": [n],
                             "data": prediction.probabilities.tolist()},
         }
-        wanted = [out["name"] for out in body.get("outputs") or []] or list(outputs)
-        if len(set(wanted)) != len(wanted):
-            reject("outputs", "duplicate", f"each output may be requested once; got {wanted}")
         response = {"model_name": predictor.name, "model_version": predictor.version,
-                    "outputs": [outputs[out] for out in wanted]}
-        if "id" in body:
-            response["id"] = body["id"]
+                    "outputs": [outputs[output] for output in infer.outputs]}
+        if infer.id is not None:
+            response["id"] = infer.id
         return response

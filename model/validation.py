@@ -1,17 +1,12 @@
-"""Zero-downtime model update: validate a new artifact in the gunicorn master, then swap it in.
+"""Checks a model artifact must pass before it serves: the card's parity, a smoke prediction.
 
-The operator writes the new model to its own directory, repoints MODEL_PATH (a symlink) at it
-and sends SIGHUP to the master (README, "Reliability and security"). gunicorn's `on_reload`
-hook runs `reload_model` in the master *before* it forks the replacement workers: a valid
-artifact becomes the app's model, so every new worker serves it, while the old workers finish
-their requests and exit (graceful worker replacement). An invalid artifact is refused with one
-ERROR line and the old model keeps serving - the new workers are forked from the old model.
+Used when the service loads a model update (SIGHUP, `accident_api.service.reload_model`); the
+same `PARITY_TOLERANCE` bounds the ONNX/scikit-learn difference measured at training.
 """
 import math
 
 import numpy as np
 
-from accident_api import MODEL_EXTENSION
 from model.errors import ModelError, ModelVersionMismatchError
 from model.feature_specs import FEATURE_SPECS
 from model.serving import load_model
@@ -84,31 +79,3 @@ def validate_artifact(path, backend: str):
     probabilities = _check_smoke(predictor, rows)
     _check_parity(path, predictor, probabilities, rows)
     return predictor
-
-
-def reload_model(app, path, backend: str, log) -> bool:
-    """Swap `app`'s model for the validated artifact at `path`; False (old one kept) if refused."""
-    from accident_api.inference import ModelService, export_model_info
-
-    current = app.extensions[MODEL_EXTENSION]
-    old = current.predictor
-    try:
-        predictor = validate_artifact(path, backend)
-    except ModelError as exc:
-        still = f"still serving {old.version}" if old is not None else "no model is served"
-        log.error("model update refused: %s (%s)", exc, still)
-        return False
-    if old is not None and predictor.version == old.version:
-        log.info("model update: %s is already served; nothing to swap", old.version)
-        return False
-    # the new service exports its model_info; the recording switch and the drift counts'
-    # directory carry over (the old model's counts stay exported: counters never go back)
-    app.extensions[MODEL_EXTENSION] = ModelService(predictor,
-                                                   record_metrics=current.record_metrics,
-                                                   multiproc_dir=current.multiproc_dir)
-    if old is not None:
-        # an info gauge is 1 for the served model only; the sidecar drops series at 0
-        export_model_info(old, served=False)
-    log.info("model updated: %s -> %s (new workers serve it; old ones finish their requests)",
-             old.version if old is not None else "none", predictor.version)
-    return True

@@ -3,9 +3,9 @@ from flask import Response, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from accident_api import error_docs
-from accident_api.inference import current_model
+from accident_api.errors import document_errors
 from accident_api.schemas import LiveSchema, ModelCardSchema, ModelQuerySchema, ReadySchema
+from accident_api.service import served_model
 
 blp = Blueprint("meta", __name__, description="Service metadata, model card and health")
 
@@ -36,15 +36,15 @@ class Index(MethodView):
 class ModelCard(MethodView):
     @blp.arguments(ModelQuerySchema(), location="query")
     @blp.response(200, ModelCardSchema())
-    @error_docs.document_errors(blp, {
+    @document_errors(blp, {
         422: "`include` is not `reference`.", 503: "No model loaded; the message says why."})
     def get(self, query):
         """The model card: identity, data source, features with valid ranges, metrics.
 
         The drift reference bins are left out unless `?include=reference`.
         """
-        service = current_model()
-        card = dict(service.predictor.card, backend=service.predictor.backend)
+        predictor = served_model().predictor
+        card = dict(predictor.card, backend=predictor.backend)
         if query.get("include") != "reference":
             card.pop("reference", None)
         return card
@@ -61,9 +61,9 @@ class Live(MethodView):
 @blp.route("/health/ready", endpoint="ready")
 class Ready(MethodView):
     @blp.response(200, ReadySchema())
-    @error_docs.document_errors(blp, {503: "No model loaded; the message says why."})
+    @document_errors(blp, {503: "No model loaded; the message says why."})
     def get(self):
         """Readiness: 200 only when the model is loaded and verified, else 503 with the reason."""
-        predictor = current_model().predictor  # 503 with the reason when there is none
+        predictor = served_model().predictor  # 503 with the reason when there is none
         return {"status": "ready", "model": predictor.name, "model_version": predictor.version,
                 "backend": predictor.backend}

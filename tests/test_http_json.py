@@ -1,4 +1,4 @@
-"""accident_api.json_provider: orjson speed, Flask's JSON contract (what clients read) kept."""
+"""accident_api.http_json: orjson speed, Flask's JSON contract (what clients read) kept."""
 import datetime
 import json
 import math
@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from accident_api.json_provider import OrjsonProvider
+from accident_api.http_json import OrjsonProvider
 
 
 @pytest.fixture
