@@ -2,7 +2,8 @@
 # Debian packages `make test` needs on a fresh machine: python3-venv (the Makefile's
 # `python3 -m venv` needs ensurepip, which Debian ships separately), iproute2 (`ss`, used by
 # the reliability tests), procps (`ps`, used by the test fixtures and load/soak.py),
-# prometheus/promtool, docker-compose (to validate the compose file) and wrk (benchmarks).
+# prometheus/promtool, docker-compose (to validate the compose file), busybox (runs the scripts
+# of Alpine-based images with Alpine's shell and tools) and wrk (benchmarks).
 # Installs only what is missing. PYTHON names the interpreter the Makefile uses.
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
@@ -24,6 +25,7 @@ command -v ps >/dev/null || missing+=(procps)
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v busybox >/dev/null || missing+=(busybox)
 command -v wrk >/dev/null || missing+=(wrk)
 [ ${#missing[@]} -eq 0 ] && exit 0
 pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

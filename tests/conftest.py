@@ -5,5 +5,6 @@ pytest_plugins = [
     "tests.fixtures.service",
     "tests.fixtures.observability",
     "tests.fixtures.stack",
+    "tests.fixtures.compose",
     "tests.fixtures.reliability",
 ]

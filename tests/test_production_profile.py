@@ -1,5 +1,6 @@
 """The production compose profile: API keys required (as a secret file), Grafana login on."""
 import os
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,15 +24,23 @@ def compose(tmp_path, env_text, files=FILES):
                           env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
 
 
-def test_production_profile_requires_a_key_file(tmp_path):
-    done = compose(tmp_path, "GF_SECURITY_ADMIN_PASSWORD=long-random\n")
-    assert done.returncode != 0 and "API_KEYS_FILE_HOST" in done.stderr
+def key_file(tmp_path):
+    """A file of one API key, made for the test (no key is committed)."""
+    keys = tmp_path / "api-keys"
+    keys.write_text(secrets.token_hex(32) + "\n")
+    return keys
+
+
+@pytest.mark.parametrize("env_text", ["", "API_KEYS_FILE_HOST=\n"])
+def test_production_profile_requires_a_key_file(tmp_path, env_text):
+    done = compose(tmp_path, env_text)
+    assert done.returncode != 0
+    assert "set API_KEYS_FILE_HOST to a file of API keys" in done.stderr
 
 
 def test_production_profile_mounts_the_keys_as_a_secret(tmp_path):
-    keys = tmp_path / "api-keys"
-    keys.write_text("0123456789abcdef0123456789abcdef\n")
-    done = compose(tmp_path, f"GF_SECURITY_ADMIN_PASSWORD=long-random\nAPI_KEYS_FILE_HOST={keys}\n")
+    keys = key_file(tmp_path)
+    done = compose(tmp_path, f"API_KEYS_FILE_HOST={keys}\n")
     assert done.returncode == 0, done.stderr
     config = yaml.safe_load(done.stdout)
     api = config["services"]["api"]
@@ -44,11 +53,32 @@ def test_production_profile_mounts_the_keys_as_a_secret(tmp_path):
 
 
 def test_production_load_sends_the_key_from_the_same_secret(tmp_path):
-    keys = tmp_path / "api-keys"
-    keys.write_text("0123456789abcdef0123456789abcdef\n")
-    env = f"GF_SECURITY_ADMIN_PASSWORD=long-random\nAPI_KEYS_FILE_HOST={keys}\n"
+    env = f"API_KEYS_FILE_HOST={key_file(tmp_path)}\n"
     prod = yaml.safe_load(compose(tmp_path, env).stdout)["services"]["load"]
     demo = yaml.safe_load(compose(tmp_path, env, FILES[:2]).stdout)["services"]["load"]
     assert [s["source"] if isinstance(s, dict) else s for s in prod["secrets"]] == ["api_keys"]
     assert prod["command"] == demo["command"] + ["--api-key-file=/run/secrets/api_keys"]
     assert not any("LOAD_API_KEY" in str(v) for v in prod.get("environment", {}).values())
+
+
+@pytest.mark.parametrize("settings, code, anonymous", [
+    ("", 0, "false"),                                           # sign-in by default
+    ("BIND_ADDR=0.0.0.0\n", 0, "false"),
+    ("BIND_ADDR=0.0.0.0\nGF_AUTH_ANONYMOUS_ENABLED=true\n", 1, None),   # refused
+    ("GF_AUTH_ANONYMOUS_ENABLED=true\n", 0, "true"),          # asked for, loopback only
+])
+def test_production_grafana_requires_sign_in_beyond_loopback(tmp_path, grafana_entrypoint,
+                                                             settings, code, anonymous):
+    """The environment the production profile resolves, run through Grafana's entry point."""
+    done = compose(tmp_path, f"API_KEYS_FILE_HOST={key_file(tmp_path)}\n{settings}")
+    assert done.returncode == 0, done.stderr
+    grafana = yaml.safe_load(done.stdout)["services"]["grafana"]
+    assert grafana["entrypoint"][1] == "/usr/local/bin/grafana-entrypoint.sh"  # the demo's
+    start = grafana_entrypoint(grafana["environment"])
+    assert start.code == code, start.output
+    assert (start.env or {}).get("GF_AUTH_ANONYMOUS_ENABLED") == anonymous
+    if code:
+        assert "would show the dashboards to anyone who can reach this host" in start.output
+        assert list(grafana_entrypoint.data.iterdir()) == []
+    else:
+        assert (grafana_entrypoint.data / "admin-password").stat().st_mode & 0o077 == 0
