@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODEL_DIR ?= models
 
-.PHONY: run test test-fast system-deps venv stack bench clean
+.PHONY: run test test-fast system-deps venv stack bench clean kubernetes-rules
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,12 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The pinned kubectl (Kustomize built in) that tests/test_kubernetes.py renders the manifests
+# with: Debian's is too old (scripts/install_kubectl.py says where this one comes from).
+KUBECTL := $(BIN)/kubectl
+$(KUBECTL): scripts/install_kubectl.py | $(STAMP)
+	$(BIN)/python scripts/install_kubectl.py $(KUBECTL) && touch $(KUBECTL)
 
 system-deps:
 	@PYTHON=$(PYTHON) scripts/install-system-deps.sh
@@ -27,10 +33,11 @@ run: $(STAMP)
 	$(BIN)/accident-api serve --model $(MODEL_DIR)
 
 ## test: the whole suite, integration tests with real gunicorn and Prometheus included
-test: system-deps $(STAMP)
+test: system-deps $(STAMP) $(KUBECTL)
 	$(BIN)/python -m pytest
 
-## test-fast: unit tests only (no gunicorn or Prometheus processes, no slow property or fuzz runs)
+## test-fast: unit tests only (no gunicorn or Prometheus processes, no slow property or fuzz
+## runs; the Kubernetes manifest tests run when a kubectl is installed, `make test` installs it)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m 'not integration and not slow'
 
@@ -63,6 +70,10 @@ audit: $(STAMP)
 SOAK_ARGS ?= --duration 600 --rate 20
 soak: $(STAMP)
 	$(BIN)/python load/soak.py $(SOAK_ARGS)
+
+## kubernetes-rules: rewrite the PrometheusRule of deploy/kubernetes after a change in prometheus/rules/*.yml
+kubernetes-rules: $(STAMP)
+	$(BIN)/python scripts/render_prometheus_rule.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
