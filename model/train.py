@@ -265,11 +265,7 @@ def train(
 
 def train_from_raw(raw_dir, out_dir, year: int = 2021, **kwargs) -> dict:
     """Train on real BAAC files in ``raw_dir``; the card records each file's sha256."""
-    files = {
-        baac.raw_filename(t, year): sha256_file(Path(raw_dir) / baac.raw_filename(t, year))
-        for t in baac.TABLES
-        if (Path(raw_dir) / baac.raw_filename(t, year)).is_file()
-    }
+    files = {path.name: sha256_file(path) for path in baac.raw_files(raw_dir, year).values()}
     tables = baac.read_raw(raw_dir, year)
     return train(
         tables,
