@@ -233,7 +233,7 @@ def parse(argv):
     return parser.parse_args(argv)
 
 
-@pytest.mark.parametrize("years", [["--year", "2023"]])
+@pytest.mark.parametrize("years", [["--year", "2023"], ["--years", "2019-2024"]])
 def test_cli_download_offline_fails_at_once_pointing_to_synth(
     tmp_path, monkeypatch, capsys, years
 ):
