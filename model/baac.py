@@ -30,16 +30,21 @@ from model.baac_formats import (  # noqa: F401  (re-exported: baac.TABLES, baac.
 from model.baac_reader import BaacFormatError, raw_files, read_raw  # noqa: F401  (re-exported)
 from model.hashing import sha256_file
 
-OFFLINE_HINT = (
-    "work offline with synthetic BAAC-format data instead: "
-    "`accident-api data synth --year YEAR` then `accident-api train --raw-dir data/synth "
-    "--years YEAR` (or `accident-api train --synthetic`)"
-)
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
 
 class DownloadError(RuntimeError):
     """A raw file could not be downloaded or is not the one asked for; the message says why."""
+
+
+def offline_hint(year: int) -> str:
+    """What to run instead when the files of ``year`` cannot be downloaded."""
+    return (
+        "work offline with synthetic BAAC-format data instead: "
+        f"`accident-api data synth --year {year}` then "
+        f"`accident-api train --raw-dir data/synth --year {year}` "
+        "(or `accident-api train --synthetic`)"
+    )
 
 
 def manifest_path(dest, year: int) -> Path:
@@ -76,13 +81,15 @@ def _is_current(path: Path, entry: dict | None) -> bool:
     )
 
 
-def _check_resolvable(url: str) -> None:
+def _check_resolvable(url: str, year: int) -> None:
     """Fail fast (no retries) when the host cannot even be resolved: we are offline."""
     host = urlparse(url).hostname
     try:
         socket.getaddrinfo(host, None)
     except OSError as exc:
-        raise DownloadError(f"cannot resolve {host} ({exc}): no network? {OFFLINE_HINT}") from exc
+        raise DownloadError(
+            f"cannot resolve {host} ({exc}): no network? {offline_hint(year)}"
+        ) from exc
 
 
 def _check_served_name(response, table: str, year: int) -> str:
@@ -126,12 +133,12 @@ def _fetch_with_retries(url, target, session, retries, backoff, timeout, table, 
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
             if status not in RETRYABLE_STATUS or attempt == retries:
-                raise DownloadError(f"{url} answered HTTP {status}; {OFFLINE_HINT}") from exc
+                raise DownloadError(f"{url} answered HTTP {status}; {offline_hint(year)}") from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
             if attempt == retries:
                 raise DownloadError(
                     f"cannot download {url} after {retries + 1} attempts ({exc}); "
-                    f"{OFFLINE_HINT}"
+                    f"{offline_hint(year)}"
                 ) from exc
         time.sleep(backoff * 2**attempt)
 
@@ -192,7 +199,7 @@ def download(
         if _is_current(target, entry):
             log(f"{name}: present, size and sha256 match the manifest, skipped")
             continue
-        _check_resolvable(urls[table])
+        _check_resolvable(urls[table], year)
         original = _fetch_with_retries(
             urls[table], target, session, retries, backoff, timeout, table, year
         )
