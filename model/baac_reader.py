@@ -21,6 +21,7 @@ import pandas as pd
 from model.baac_formats import (
     COLUMN_ALIASES,
     HEADERS,
+    PUBLISHED,
     TABLES,
     check_year,
     is_table_file,
@@ -63,8 +64,8 @@ def find_table_file(raw_dir, table: str, year: int) -> Path:
         )
     if not found:
         raise FileNotFoundError(
-            f"missing raw BAAC file {ours} (or a published name such as "
-            f"{table}-{year}.csv): run `accident-api data download --year {year} "
+            f"missing raw BAAC file {ours} (or its published name "
+            f"{PUBLISHED[year].names[table]}): run `accident-api data download --year {year} "
             f"--dest {raw_dir}` or `accident-api data synth --year {year} --dest {raw_dir}`"
         )
     return found[0]

@@ -67,7 +67,8 @@ def test_two_published_names_are_ambiguous(tmp_path):
 def test_another_table_or_year_is_not_taken(tmp_path):
     (tmp_path / "vehicules-immatricules-baac-2023.csv").write_text("Num_Acc\n")
     (tmp_path / "vehicules-2022.csv").write_text("Num_Acc\n")
-    with pytest.raises(FileNotFoundError, match="vehicules-2023.csv.*data synth --year 2023"):
+    with pytest.raises(FileNotFoundError, match=r"vehicules-2023.csv \(or its published name "
+                                                r"vehicules-2023.csv\).*data synth --year 2023"):
         find_table_file(tmp_path, "vehicules", 2023)
 
 
