@@ -24,7 +24,11 @@ from sklearn.model_selection import train_test_split
 from model import baac, synth
 from model.card import JOBLIB_FILE, ONNX_FILE, library_versions, write_card
 from model.dataset import build_dataset, check_test_year, row_counts, sum_reports
-from model.evaluation import THRESHOLD, evaluate, evaluate_later_years  # noqa: F401
+from model.evaluation import (  # noqa: F401  (re-exported: model.train.evaluate)
+    THRESHOLD,
+    evaluate,
+    evaluate_later_years,
+)
 from model.features import FEATURE_SPECS, FEATURES
 from model.hashing import sha256_file
 from model.impute import Imputer
@@ -214,7 +218,8 @@ def train(
     )
     by_test_year = evaluate_later_years(forest, imputer, data.select(later))
     for year, result in by_test_year.items():
-        log(f"test year {year} ({result['rows']} accidents): ROC-AUC {result['roc_auc']}, "
+        auc = "n/a (one class)" if result["roc_auc"] is None else f"{result['roc_auc']:.3f}"
+        log(f"test year {year} ({result['rows']} accidents): ROC-AUC {auc}, "
             f"F1 {result['f1']:.3f}, accuracy {result['accuracy']:.3f}")
     log("exporting to ONNX and checking parity on the held-out split")
     out_dir = Path(out_dir)
@@ -259,6 +264,7 @@ def train(
 
 def train_from_raw(raw_dir, out_dir, years=(synth.YEAR,), test_year=None, **kwargs) -> dict:
     """Train on real BAAC files of ``years`` in ``raw_dir``; the card records each file's sha256."""
+    check_test_year(years, test_year)  # before reading years of files
     files, tables = {}, {}
     for year in years:
         for path in baac.raw_files(raw_dir, year).values():
@@ -273,6 +279,7 @@ def train_synthetic(
     **kwargs,
 ) -> dict:
     """Generate synthetic BAAC files of ``years``, read them back through the reader, and train."""
+    check_test_year(years, test_year)
     files, tables = {}, {}
     with tempfile.TemporaryDirectory(prefix="accident-synth-") as raw_dir:
         for year in years:
