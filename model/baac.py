@@ -21,7 +21,6 @@ from tqdm import tqdm
 
 from model.baac_formats import (  # noqa: F401  (re-exported: baac.TABLES, baac.raw_filename)
     PUBLISHED,
-    SUPPORTED_YEARS,
     TABLES,
     is_table_file,
     raw_filename,
