@@ -172,7 +172,7 @@ def main(argv=None) -> int:
     # seed; the real sample's (224 rows) is not, so its quality is a mean over several splits.
     datasets = {
         f"synthetic, {args.accidents} accidents, 1 split": (
-            synth.generate(args.accidents, seed=42),
+            {synth.YEAR: synth.generate(args.accidents, seed=42)},
             [42],
         )
     }
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
         real = baac.read_raw(args.sample, 2021)
         name = (f"real BAAC 2021 sample, {len(real['caracteristiques'])} accidents, "
                 f"mean ± sd over {len(seeds)} splits")
-        datasets[name] = (real, seeds)
+        datasets[name] = ({2021: real}, seeds)
     print(
         f"{date.today().isoformat()}, {platform.machine()} {platform.processor() or ''}, "
         f"{len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}\n"

@@ -30,6 +30,14 @@ from model.feature_specs import (  # noqa: F401  (re-exported: the pandas-free f
 )
 
 SEVERITY_RANK = {2: 3, 3: 2, 4: 1, 1: 0}  # grav -> rank: killed > hospitalised > light > unhurt
+# The raw columns build_features reads, per table: a file without one of them cannot be used.
+RAW_COLUMNS = {
+    "caracteristiques": ("Num_Acc", "jour", "mois", "an", "hrmn", "lum", "dep", "com", "agg",
+                         "int", "atm", "col", "lat", "long"),
+    "lieux": ("Num_Acc", "catr", "circ", "surf", "situ", "vma"),
+    "vehicules": ("Num_Acc", "id_vehicule", "catv", "obsm", "motor"),
+    "usagers": ("Num_Acc", "id_vehicule", "place", "catu", "grav", "sexe", "an_nais", "secu1"),
+}
 
 
 def to_number(column: pd.Series) -> pd.Series:

@@ -1,11 +1,14 @@
-"""Synthetic BAAC 2021 raw files: same headers and byte format as the published CSVs.
+"""Synthetic BAAC raw files of any year 2019-2024, in that year's published format.
 
 The generator is the offline default and the test data. Marginals are plausible (shaped on the
 public 2021 data), keys are consistent across the four files (``Num_Acc``, ``id_vehicule`` with
 the published mis-encoded thousands separator, ``num_veh``), and each user's severity depends on
 real risk factors (speed limit, rural road, darkness, pedestrian or two-wheeler, missing safety
 equipment, age, frontal collision, heavy opponent) plus noise, so a model has something to learn.
-Synthetic ``Num_Acc`` are ``20219xxxxxxx``: never the range of real 2021 accidents.
+Synthetic ``Num_Acc`` are ``<year>9xxxxxxx`` (``20219xxxxxxx`` for 2021): never the range of
+real accidents (``<year>000xxxxx``). ``write`` puts the rows in the year's published format
+(``model.baac_formats.PUBLISHED``: file names, key column name, extra columns, encoding and
+separator), so every year's reading path can be tested offline.
 """
 import csv
 from pathlib import Path
@@ -13,23 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.baac import raw_filename
+from model.baac_formats import HEADERS, PUBLISHED, check_year  # noqa: F401  (synth.HEADERS)
 from model.features import CATV_TO_GROUP
 
 # fmt: off
-HEADERS = {
-    "caracteristiques": ["Num_Acc", "jour", "mois", "an", "hrmn", "lum", "dep", "com", "agg",
-                         "int", "atm", "col", "adr", "lat", "long"],
-    "lieux": ["Num_Acc", "catr", "voie", "v1", "v2", "circ", "nbv", "vosp", "prof", "pr", "pr1",
-              "plan", "lartpc", "larrout", "surf", "infra", "situ", "vma"],
-    "vehicules": ["Num_Acc", "id_vehicule", "num_veh", "senc", "catv", "obs", "obsm", "choc",
-                  "manv", "motor", "occutc"],
-    "usagers": ["Num_Acc", "id_vehicule", "num_veh", "place", "catu", "grav", "sexe", "an_nais",
-                "trajet", "secu1", "secu2", "secu3", "locp", "actp", "etatp"],
-}
-YEAR = 2021
-NUM_ACC_BASE = 202190000000  # synthetic range, disjoint from real 2021 ids (2021000xxxxx)
+YEAR = 2021  # the default year
 ID_VEHICULE_BASE = 900001
+ID_USAGER_BASE = 1200001
 # Department -> weight; overseas and Corsica included so the recodings are exercised.
 DEPS = {**{f"{d:02d}": 1.0 for d in range(1, 96) if d != 20}, "13": 6.0, "69": 5.0, "75": 7.0,
         "93": 5.0, "92": 4.0, "94": 4.0, "33": 4.0, "06": 4.0, "2A": 0.6, "2B": 0.6,
@@ -172,8 +165,7 @@ def _vehicles(rng, acc: pd.DataFrame) -> pd.DataFrame:
     keys = ID_VEHICULE_BASE + np.arange(m)
     return pd.DataFrame({
         "acc_idx": acc_idx, "num_veh": [chr(65 + p) + "01" for p in pos],
-        # the published files carry "Â\xa0" (a UTF-8 no-break space read as Latin-1) as separator
-        "id_vehicule": [f"{k // 1000}\u00c2\u00a0{k % 1000:03d}" for k in keys],
+        "id_vehicule": _published_ids(keys),
         "senc": _pick(rng, P["senc"], m), "catv": catv, "group": group,
         "obs": np.where(single & ~hits_pedestrian, _pick(rng, P["obs_single"], m), 0),
         "obsm": obsm, "choc": _pick(rng, P["choc"], m), "manv": _pick(rng, P["manv"], m),
@@ -242,6 +234,11 @@ def _severity(rng, acc, places, veh, users) -> np.ndarray:
     return np.where(rng.random(len(a)) < 0.001, -1, grav)  # a few unknown gravities, as published
 
 
+def _published_ids(keys) -> list:
+    """Ids as published: "Â\\xa0" (a UTF-8 no-break space read as Latin-1) between thousands."""
+    return [f"{k // 1000}\u00c2\u00a0{k % 1000:03d}" for k in keys]
+
+
 def _text(values) -> list:
     """BAAC text of integers: negatives carry a leading space (``" -1"``)."""
     return [f" {v}" if isinstance(v, (int, np.integer)) and v < 0 else str(v) for v in values]
@@ -252,35 +249,44 @@ def _decimal(values) -> list:
     return [(" " if v < 0 else "") + f"{v:.10f}".replace(".", ",") for v in values]
 
 
-def _caracteristiques(rng, acc: pd.DataFrame, num_acc: np.ndarray) -> pd.DataFrame:
+def _caracteristiques(rng, acc: pd.DataFrame, num_acc: np.ndarray, year: int) -> pd.DataFrame:
     """The caracteristiques table as published text."""
     n = len(acc)
     streets = _pick(rng, dict.fromkeys(STREETS, 1), n)
     return pd.DataFrame({
         "Num_Acc": num_acc, "jour": _text(acc["jour"]), "mois": [f"{m:02d}" for m in acc["mois"]],
-        "an": str(YEAR), "hrmn": [f"{h:02d}:{m:02d}" for h, m in zip(acc["hour"], acc["minute"])],
+        "an": str(year), "hrmn": [f"{h:02d}:{m:02d}" for h, m in zip(acc["hour"], acc["minute"])],
         **{c: _text(acc[c]) for c in ("lum", "dep", "com", "agg", "int", "atm", "col")},
         "adr": [f"{k} {s}" if k else "N/A" for k, s in zip(rng.integers(0, 120, n), streets)],
         "lat": _decimal(acc["lat"]), "long": _decimal(acc["long"]),
     })
 
 
-def generate(n_accidents: int = 20000, seed: int = 42) -> dict:
-    """Generate the four raw tables as text DataFrames in the published column order.
+def _rng(seed: int, year: int) -> np.random.Generator:
+    """The generator of ``year``: another stream per year; 2021 (offset 0) is ``default_rng(seed)``,
+    the stream the README's synthetic figures were measured on."""
+    return np.random.default_rng([seed, (year - YEAR) % 2**32])
+
+
+def generate(n_accidents: int = 20000, seed: int = 42, year: int = YEAR) -> dict:
+    """Generate the four raw tables of ``year`` as text DataFrames in our column vocabulary.
 
     Parameters
     ----------
     n_accidents : int
         Number of accidents (each has 1-4 vehicles and 1+ users).
     seed : int
-        Seed of the random generator: same seed, same bytes.
+        Seed of the random generator: same seed and year, same bytes.
+    year : int
+        BAAC year 2019-2024: the accidents' ``an``, the users' birth years, the ``Num_Acc`` range
+        and the random stream (each year draws other accidents).
 
     Returns
     -------
     dict
-        table name -> DataFrame of str with the BAAC 2021 header.
+        table name -> DataFrame of str with the 2019-2021 header (``model.baac_formats.HEADERS``).
     """
-    rng = np.random.default_rng(seed)
+    rng = _rng(seed, check_year(year))
     acc = _accidents(rng, n_accidents)
     places = _lieux(rng, acc)
     veh = _vehicles(rng, acc)
@@ -290,14 +296,15 @@ def generate(n_accidents: int = 20000, seed: int = 42) -> dict:
                           np.where(single_ped, 6, _pick(rng, P["col_single"], n_accidents)))
     users = _users(rng, acc, veh)
     users["grav"] = _severity(rng, acc, places, veh, users)
-    num_acc = np.array([str(NUM_ACC_BASE + i + 1) for i in range(n_accidents)], dtype=object)
-    caracteristiques = _caracteristiques(rng, acc, num_acc)
+    base = int(f"{year}9") * 10**7  # disjoint from real ids, <year>000xxxxx
+    num_acc = np.array([str(base + i + 1) for i in range(n_accidents)], dtype=object)
+    caracteristiques = _caracteristiques(rng, acc, num_acc, year)
     lieux = pd.DataFrame({"Num_Acc": num_acc,
                           **{c: _text(places[c]) for c in HEADERS["lieux"][1:]}})
     vehicules = pd.DataFrame({"Num_Acc": num_acc[veh["acc_idx"]],
                               **{c: _text(veh[c]) for c in HEADERS["vehicules"][1:]}})
     missing_birth_year = rng.random(len(users)) < 0.01
-    users["an_nais"] = np.where(missing_birth_year, "", (YEAR - users["age"]).astype(str))
+    users["an_nais"] = np.where(missing_birth_year, "", (year - users["age"]).astype(str))
     users["secu3"] = -1
     on_vehicle = users["veh_idx"].to_numpy()
     usagers = pd.DataFrame({
@@ -310,19 +317,36 @@ def generate(n_accidents: int = 20000, seed: int = 42) -> dict:
             "usagers": usagers}
 
 
+def published(frame: pd.DataFrame, table: str, year: int) -> pd.DataFrame:
+    """``frame`` (our vocabulary) with the columns ``year`` published: renamed, extras inserted."""
+    fmt = PUBLISHED[year]
+    out = frame[HEADERS[table]].rename(columns=fmt.renamed.get(table, {}))
+    if table in fmt.extra:
+        column, after = fmt.extra[table]
+        position = out.columns.get_loc(fmt.renamed.get(table, {}).get(after, after)) + 1
+        out.insert(position, column, _published_ids(ID_USAGER_BASE + np.arange(len(out))))
+    return out
+
+
 def write(dest, n_accidents: int = 20000, seed: int = 42, year: int = YEAR) -> dict:
-    """Generate and write the four raw files into ``dest`` (``;``, all quoted, UTF-8, ``\\n``).
+    """Generate ``year`` and write its four files into ``dest`` as that year was published.
+
+    File names, header, encoding and separator come from ``model.baac_formats.PUBLISHED``;
+    every field is double-quoted and lines end with ``\\n``, as in the published files.
 
     Returns
     -------
     dict
         table name -> Path written.
     """
+    fmt = PUBLISHED[check_year(year)]
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for table, frame in generate(n_accidents, seed).items():
-        paths[table] = dest / raw_filename(table, year)
-        frame[HEADERS[table]].to_csv(paths[table], sep=";", index=False, quoting=csv.QUOTE_ALL,
-                                     lineterminator="\n", encoding="utf-8")
+    for table, frame in generate(n_accidents, seed, year).items():
+        paths[table] = dest / fmt.names[table]
+        published(frame, table, year).to_csv(
+            paths[table], sep=fmt.separator, index=False, quoting=csv.QUOTE_ALL,
+            lineterminator="\n", encoding=fmt.encoding,
+        )
     return paths

@@ -1,4 +1,10 @@
-"""Training: split, impute, fit, evaluate against a baseline, export joblib + ONNX + model card."""
+"""Training: split, impute, fit, evaluate against a baseline, export joblib + ONNX + model card.
+
+Several BAAC years can be trained on at once. Without a test year, every row goes into one
+stratified random split. With ``test_year``, the model is fit (and random-split evaluated) on
+the years before it only, then evaluated on each later year as a deployed model would meet
+them; the card records both, and the row counts of every year.
+"""
 
 import sys
 import tempfile
@@ -13,19 +19,17 @@ from onnx import TensorProto, helper
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import DoubleTensorType
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    f1_score,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
 from sklearn.model_selection import train_test_split
 
 from model import baac, synth
 from model.card import JOBLIB_FILE, ONNX_FILE, library_versions, write_card
-from model.features import FEATURE_SPECS, FEATURES, build_features
+from model.dataset import build_dataset, check_test_year, row_counts, sum_reports
+from model.evaluation import (  # noqa: F401  (re-exported: model.train.evaluate)
+    THRESHOLD,
+    evaluate,
+    evaluate_later_years,
+)
+from model.features import FEATURE_SPECS, FEATURES
 from model.hashing import sha256_file
 from model.impute import Imputer
 from model.reference import build_reference
@@ -37,7 +41,6 @@ from model.train_defaults import (  # noqa: F401  (re-exported: model.train.SEED
 )
 
 NAME = "accident-severity-rf"
-THRESHOLD = 0.5
 
 
 class ParityError(RuntimeError):
@@ -46,33 +49,6 @@ class ParityError(RuntimeError):
 
 def _log(message: str) -> None:
     print(f"[train {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def evaluate(y_true, probabilities, threshold: float = THRESHOLD) -> dict:
-    """Held-out metrics of P(severe) at ``threshold``, the majority-class baseline beside them."""
-    predicted = (probabilities >= threshold).astype(int)
-    majority = int(np.bincount(y_true, minlength=2).argmax())
-    baseline = np.full_like(y_true, majority)
-
-    def scores(pred):
-        return {
-            "accuracy": float(accuracy_score(y_true, pred)),
-            "precision": float(precision_score(y_true, pred, zero_division=0)),
-            "recall": float(recall_score(y_true, pred, zero_division=0)),
-            "f1": float(f1_score(y_true, pred, zero_division=0)),
-            "confusion_matrix": confusion_matrix(y_true, pred, labels=[0, 1]).tolist(),
-        }
-
-    return {
-        **scores(predicted),
-        "roc_auc": float(roc_auc_score(y_true, probabilities)),
-        "baseline": {
-            "strategy": "majority class",
-            "class": majority,
-            **scores(baseline),
-            "roc_auc": 0.5,
-        },
-    }
 
 
 def _round_input_to_float32(onx):
@@ -174,28 +150,32 @@ def _save_artifacts(forest, test_rows: np.ndarray, out_dir: Path) -> dict:
 
 
 def train(
-    tables: dict,
+    tables_by_year: dict,
     out_dir,
     source: dict,
     hyperparameters: dict | None = None,
     seed: int = SEED,
     test_size: float = TEST_SIZE,
+    test_year: int | None = None,
     log=_log,
 ) -> dict:
     """Build features, fit and evaluate the forest, write model.joblib, model.onnx and the card.
 
     Parameters
     ----------
-    tables : dict
-        The four raw BAAC tables (``model.baac.read_raw``).
+    tables_by_year : dict
+        year -> the four raw BAAC tables of that year (``model.baac.read_raw``).
     out_dir : str or Path
         Directory that receives the three files (created if needed).
     source : dict
-        Data provenance for the card (kind, year, file hashes, ...).
+        Data provenance for the card (kind, years, file hashes, ...).
     hyperparameters : dict, optional
         RandomForestClassifier parameters overriding DEFAULT_HYPERPARAMETERS.
     seed, test_size : int, float
         Stratified split seed and held-out share (the forest uses the same seed).
+    test_year : int, optional
+        Fit on the years before it only and evaluate on it and every later year read
+        (``metrics_by_test_year`` in the card); by default all years are fit on.
 
     Returns
     -------
@@ -204,17 +184,24 @@ def train(
     """
     started = time.perf_counter()
     params = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {}), "random_state": seed}
-    log(f"building features from {len(tables['caracteristiques'])} accidents")
-    frame, target, report = build_features(tables)
-    if target.nunique() < 2:
-        raise ValueError(f"need both classes to train; got {target.value_counts().to_dict()}")
+    years = sorted(tables_by_year)
+    check_test_year(years, test_year)
+    accidents = sum(len(tables["caracteristiques"]) for tables in tables_by_year.values())
+    log(f"building features of {years} from {accidents} accidents")
+    data = build_dataset(tables_by_year)
+    later = data.year >= test_year if test_year else np.zeros(len(data.year), dtype=bool)
+    fit = data.select(~later)
+    if fit.target.nunique() < 2:
+        raise ValueError(f"need both classes to train; got {fit.target.value_counts().to_dict()}")
+    total = sum_reports(data.reports)
     log(
-        f"{report['rows_out']} usable accidents; unusable: no users {report['dropped_no_users']}, "
-        f"unknown severity {report['dropped_unknown_severity']}; values set missing: "
-        f"{sum(report['missing'].values())}"
+        f"{total['rows_out']} usable accidents; unusable: no users {total['dropped_no_users']}, "
+        f"unknown severity {total['dropped_unknown_severity']}; values set missing: "
+        f"{sum(total['missing'].values())}"
     )
     x_train, x_test, y_train, y_test = train_test_split(
-        frame, target.to_numpy(), test_size=test_size, stratify=target.to_numpy(), random_state=seed
+        fit.frame, fit.target.to_numpy(), test_size=test_size, stratify=fit.target.to_numpy(),
+        random_state=seed,
     )
     imputer = Imputer().fit(x_train)  # learned on the training split only
     train_rows = imputer.transform(x_train).to_numpy("float64")
@@ -229,6 +216,11 @@ def train(
         f"accuracy {metrics['accuracy']:.3f} "
         f"(majority baseline accuracy {metrics['baseline']['accuracy']:.3f})"
     )
+    by_test_year = evaluate_later_years(forest, imputer, data.select(later))
+    for year, result in by_test_year.items():
+        auc = "n/a (one class)" if result["roc_auc"] is None else f"{result['roc_auc']:.3f}"
+        log(f"test year {year} ({result['rows']} accidents): ROC-AUC {auc}, "
+            f"F1 {result['f1']:.3f}, accuracy {result['accuracy']:.3f}")
     log("exporting to ONNX and checking parity on the held-out split")
     out_dir = Path(out_dir)
     artifacts = _save_artifacts(forest, test_rows, out_dir)
@@ -237,17 +229,24 @@ def train(
         "version": artifacts["joblib"]["sha256"][:12],
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": source,
-        "rows": {**report, "train": int(len(train_rows)), "test": int(len(test_rows))},
+        "rows": row_counts(data, len(train_rows), len(test_rows), test_year),
         "class_balance": {
             "train_severe_share": float(y_train.mean()),
             "test_severe_share": float(y_test.mean()),
-            "severe": int(target.sum()),
-            "not_severe": int((1 - target).sum()),
+            "severe": int(fit.target.sum()),
+            "not_severe": int((1 - fit.target).sum()),
         },
         "hyperparameters": params,
-        "split": {"seed": seed, "test_size": test_size, "stratified": True},
+        "split": {
+            "seed": seed,
+            "test_size": test_size,
+            "stratified": True,
+            "fit_years": sorted(set(fit.year.tolist())),
+            "test_year": test_year,
+        },
         "threshold": THRESHOLD,
         "metrics": metrics,
+        "metrics_by_test_year": by_test_year,
         "libraries": library_versions(),
         "artifacts": artifacts,
         "imputation": imputer.fill_values_,
@@ -263,33 +262,35 @@ def train(
     return card
 
 
-def train_from_raw(raw_dir, out_dir, year: int = 2021, **kwargs) -> dict:
-    """Train on real BAAC files in ``raw_dir``; the card records each file's sha256."""
-    files = {
-        baac.raw_filename(t, year): sha256_file(Path(raw_dir) / baac.raw_filename(t, year))
-        for t in baac.TABLES
-        if (Path(raw_dir) / baac.raw_filename(t, year)).is_file()
-    }
-    tables = baac.read_raw(raw_dir, year)
-    return train(
-        tables,
-        out_dir,
-        {"kind": "baac", "year": year, "raw_dir": str(raw_dir), "files": files},
-        **kwargs,
-    )
+def train_from_raw(raw_dir, out_dir, years=(synth.YEAR,), test_year=None, **kwargs) -> dict:
+    """Train on real BAAC files of ``years`` in ``raw_dir``; the card records each file's sha256."""
+    check_test_year(years, test_year)  # before reading years of files
+    files, tables = {}, {}
+    for year in years:
+        for path in baac.raw_files(raw_dir, year).values():
+            files[path.name] = sha256_file(path)
+        tables[year] = baac.read_raw(raw_dir, year)
+    source = {"kind": "baac", "years": list(years), "raw_dir": str(raw_dir), "files": files}
+    return train(tables, out_dir, source, test_year=test_year, **kwargs)
 
 
-def train_synthetic(out_dir, n_accidents: int = 20000, data_seed: int = 42, **kwargs) -> dict:
-    """Generate synthetic BAAC files, read them back through the real parser, and train."""
+def train_synthetic(
+    out_dir, n_accidents: int = 20000, data_seed: int = 42, years=(synth.YEAR,), test_year=None,
+    **kwargs,
+) -> dict:
+    """Generate synthetic BAAC files of ``years``, read them back through the reader, and train."""
+    check_test_year(years, test_year)
+    files, tables = {}, {}
     with tempfile.TemporaryDirectory(prefix="accident-synth-") as raw_dir:
-        paths = synth.write(raw_dir, n_accidents, data_seed)
-        files = {path.name: sha256_file(path) for path in paths.values()}
-        tables = baac.read_raw(raw_dir, synth.YEAR)
+        for year in years:
+            paths = synth.write(raw_dir, n_accidents, data_seed, year)
+            files.update({path.name: sha256_file(path) for path in paths.values()})
+            tables[year] = baac.read_raw(raw_dir, year)
     source = {
         "kind": "synthetic",
-        "year": synth.YEAR,
+        "years": list(years),
         "accidents": n_accidents,
         "seed": data_seed,
         "files": files,
     }
-    return train(tables, out_dir, source, **kwargs)
+    return train(tables, out_dir, source, test_year=test_year, **kwargs)

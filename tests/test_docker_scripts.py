@@ -91,11 +91,19 @@ def test_trainer_keeps_an_existing_model_unless_forced(trainer):
     assert calls == [f"train --synthetic --out {trainer.models}"]
 
 
-@pytest.mark.parametrize("source", ["baac", "baac:21", "csv:2021"])
+def test_trainer_real_baac_years(trainer, tmp_path):
+    done, calls = trainer(TRAIN_SOURCE="baac:2019-2023")
+    assert done.returncode == 0, done.stderr
+    raw = tmp_path / "data" / "raw"
+    assert calls == [f"data download --years 2019-2023 --dest {raw}",
+                     f"train --raw-dir {raw} --years 2019-2023 --out {trainer.models}"]
+
+
+@pytest.mark.parametrize("source", ["baac", "baac:21", "csv:2021", "baac:2019-23", "baac:2019-"])
 def test_trainer_rejects_unknown_source(trainer, source):
     done, calls = trainer(TRAIN_SOURCE=source)
     assert done.returncode == 2 and calls == []
-    assert "TRAIN_SOURCE must be 'synthetic' or 'baac:YEAR'" in done.stderr
+    assert "TRAIN_SOURCE must be 'synthetic', 'baac:YEAR' or 'baac:FIRST-LAST'" in done.stderr
 
 
 def _dockerfile_env_and_cmd() -> tuple[dict, list]:

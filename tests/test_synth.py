@@ -1,10 +1,11 @@
-"""model.synth: the published BAAC 2021 byte format, consistent keys, a learnable severity."""
+"""model.synth: each year's published BAAC format, consistent keys, a learnable severity."""
 
 import re
 
 import pytest
 
 from model import baac, synth
+from model.baac_formats import PUBLISHED, SUPPORTED_YEARS
 from model.features import build_features
 
 QUOTED_LINE = re.compile(r'^"(?:[^"]|"")*"(?:;"(?:[^"]|"")*")*$')  # "" escapes a quote
@@ -23,7 +24,7 @@ def tables(synthetic_raw_dir):
 
 @pytest.mark.parametrize("table", baac.TABLES)
 def test_every_field_quoted_semicolon_separated_lf_terminated(synthetic_raw_dir, table):
-    text = lines(synthetic_raw_dir / baac.raw_filename(table, 2021))
+    text = lines(baac.raw_files(synthetic_raw_dir, 2021)[table])
     assert text[-1] == ""  # final newline, \n line endings
     assert all(QUOTED_LINE.match(line) for line in text[:-1])
     assert all("\r" not in line for line in text)
@@ -32,7 +33,7 @@ def test_every_field_quoted_semicolon_separated_lf_terminated(synthetic_raw_dir,
 @pytest.mark.parametrize("table", baac.TABLES)
 def test_headers_match_the_real_files_byte_for_byte(synthetic_raw_dir, baac_sample_dir, table):
     real = lines(baac_sample_dir / baac.raw_filename(table, 2021))
-    ours = lines(synthetic_raw_dir / baac.raw_filename(table, 2021))
+    ours = lines(baac.raw_files(synthetic_raw_dir, 2021)[table])
     assert ours[0] == real[0]
     assert all(
         QUOTED_LINE.match(line) for line in real[:-1]
@@ -102,3 +103,37 @@ def test_features_are_in_domain_and_severity_follows_risk_factors(tables):
     rural = frame["agg_"] == 1
     assert target[rural].mean() > target[~rural].mean() + 0.1
     assert target[frame["vma"] >= 80].mean() > target[frame["vma"] <= 50].mean()
+
+
+@pytest.mark.parametrize("year", SUPPORTED_YEARS)
+def test_each_year_is_written_as_it_was_published(tmp_path, year):
+    paths = synth.write(tmp_path, 50, seed=4, year=year)
+    assert {table: path.name for table, path in paths.items()} == PUBLISHED[year].names
+    headers = {table: lines(path)[0].split(";") for table, path in paths.items()}
+    key = '"Accident_Id"' if year == 2022 else '"Num_Acc"'
+    assert headers["caracteristiques"][0] == key
+    assert all(header[0] == '"Num_Acc"' for t, header in headers.items() if t != "caracteristiques")
+    expected_users = [f'"{c}"' for c in synth.HEADERS["usagers"]]
+    if year >= 2022:
+        expected_users.insert(1, '"id_usager"')
+    assert headers["usagers"] == expected_users
+    for path in paths.values():
+        assert all(QUOTED_LINE.match(line) for line in lines(path)[:-1])
+    accidents = baac.read_raw(tmp_path, year)["caracteristiques"]
+    assert (accidents["an"] == str(year)).all()
+    assert accidents["Num_Acc"].str.match(rf"^{year}9[0-9]{{7}}$").all()
+
+
+def test_years_draw_other_accidents_and_2021_is_the_default_stream(tmp_path):
+    default = synth.generate(300, seed=9)
+    same = synth.generate(300, seed=9, year=2021)
+    assert default["usagers"].equals(same["usagers"])
+    hours = {y: tuple(synth.generate(300, seed=9, year=y)["caracteristiques"]["hrmn"])
+             for y in SUPPORTED_YEARS}
+    assert len(set(hours.values())) == len(SUPPORTED_YEARS)
+
+
+def test_unsupported_year_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="2030 is not a supported BAAC year"):
+        synth.write(tmp_path, 10, year=2030)
+    assert not list(tmp_path.iterdir())
