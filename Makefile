@@ -30,9 +30,9 @@ run: $(STAMP)
 test: system-deps $(STAMP)
 	$(BIN)/python -m pytest
 
-## test-fast: unit tests only (no gunicorn or Prometheus processes)
+## test-fast: unit tests only (no gunicorn, Prometheus or nginx processes, nothing slow)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m 'not integration'
+	$(BIN)/python -m pytest -m 'not integration and not slow'
 
 ## bench: side-by-side benchmark (not in CI): seed-style reference, our service, ceiling; see README
 BENCH_STAMP := $(VENV)/.bench-installed
