@@ -43,7 +43,8 @@ $(BENCH_STAMP): $(STAMP)
 bench: system-deps $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-## stack: the stack without Docker: API under gunicorn + local Prometheus (repo config), prints URLs; Ctrl-C stops both
+## stack: the stack without Docker: REPLICAS API instances (default 1) under gunicorn behind nginx,
+## plus a local Prometheus (repo configs), prints URLs; Ctrl-C stops everything. make stack REPLICAS=3
 stack: system-deps $(STAMP)
 	VENV_BIN=$(BIN) MODEL_DIR=$(MODEL_DIR) scripts/stack.sh
 
