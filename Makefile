@@ -36,8 +36,8 @@ run: $(STAMP)
 test: system-deps $(STAMP) $(KUBECTL)
 	$(BIN)/python -m pytest
 
-## test-fast: unit tests only (no gunicorn or Prometheus processes, no slow property or fuzz
-## runs; the Kubernetes manifest tests run when a kubectl is installed, `make test` installs it)
+## test-fast: unit tests only (no gunicorn, Prometheus or nginx processes, nothing slow; the
+## Kubernetes manifest tests run when a kubectl is installed, `make test` installs it)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m 'not integration and not slow'
 
@@ -50,7 +50,8 @@ $(BENCH_STAMP): $(STAMP)
 bench: system-deps $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-## stack: the stack without Docker: API under gunicorn + local Prometheus (repo config), prints URLs; Ctrl-C stops both
+## stack: the stack without Docker: REPLICAS API instances (default 1) under gunicorn behind nginx,
+## plus a local Prometheus (repo configs), prints URLs; Ctrl-C stops everything. make stack REPLICAS=3
 stack: system-deps $(STAMP)
 	VENV_BIN=$(BIN) MODEL_DIR=$(MODEL_DIR) scripts/stack.sh
 

@@ -1,9 +1,10 @@
-"""The four servers `run.py` compares, and the command line that starts each one.
+"""The five servers `run.py` compares, and the command line that starts each one.
 
   a  seed-style reference: FastAPI + uvicorn, 2 workers, pandas + sklearn predict, n_jobs=-1
   b  our service (gunicorn.conf.py, wsgi:app), scikit-learn backend, monitoring on
   c  our service, ONNX Runtime backend, monitoring on (the configuration the targets judge)
   d  constant-returning Flask app on gunicorn, 2 sync workers (framework ceiling)
+  e  c behind the repo's nginx (deploy/nginx, bench/proxied.py): what the proxy costs
 
 The ceiling and our service read ACCESS_LOG from the same environment (bench/run.py
 --access-log), so the two always run with the same access-log setting.
@@ -20,8 +21,9 @@ class ServerConfig:
 
     key: str
     label: str
-    kind: str                      # "seed" | "service" | "ceiling"
+    kind: str                      # "seed" | "service" | "ceiling" | "proxied"
     env: dict = field(default_factory=dict)
+    replicas: int = 1              # "proxied": service instances behind nginx
     batch: bool = True             # has /predict/batch worth measuring
     slow: bool = False             # open-model pass at the low (seed) rate
 
@@ -33,14 +35,16 @@ CONFIGS = (
                  {"MODEL_BACKEND": "sklearn"}),
     ServerConfig("c", "our service, ONNX backend", "service", {"MODEL_BACKEND": "onnx"}),
     ServerConfig("d", "ceiling: Flask+gunicorn constant", "ceiling"),
+    ServerConfig("e", "our service, ONNX, behind nginx", "proxied", {"MODEL_BACKEND": "onnx"}),
 )
 
 
 def by_keys(keys):
-    """The configs whose keys are in `keys` (e.g. "abcd"), in the canonical order."""
+    """The configs whose keys are in `keys` (e.g. "abcde"), in the canonical order."""
     unknown = set(keys) - {config.key for config in CONFIGS}
     if unknown:
-        raise ValueError(f"unknown server key(s): {''.join(sorted(unknown))} (use a-d)")
+        keys = "".join(config.key for config in CONFIGS)
+        raise ValueError(f"unknown server key(s): {''.join(sorted(unknown))} (use {keys})")
     return [config for config in CONFIGS if config.key in keys]
 
 
@@ -55,12 +59,15 @@ def command(config, python, port, model_dir, work_dir):
                 "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
                 "bench.ceiling_app:app"]
         return argv, {}
+    env = {"MODEL_PATH": str(model_dir), "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(WORKERS),
+           # Steady-state serving: no max_requests worker recycling in the middle of a pass.
+           "MAX_REQUESTS": "0", **config.env}
+    if config.kind == "proxied":  # the launcher gives each instance its ports and metrics dir
+        return [python, "-m", "bench.proxied", str(port), str(config.replicas),
+                str(work_dir)], env
     from bench.servers import free_port  # only services need a second (metrics) port
     prom_dir = Path(work_dir) / f"prometheus-{config.key}-{port}"
     prom_dir.mkdir(parents=True, exist_ok=True)
-    env = {"MODEL_PATH": str(model_dir), "HOST": "127.0.0.1", "PORT": str(port),
-           "METRICS_PORT": str(free_port()), "WEB_CONCURRENCY": str(WORKERS),
-           "PROMETHEUS_MULTIPROC_DIR": str(prom_dir),
-           # Steady-state serving: no max_requests worker recycling in the middle of a pass.
-           "MAX_REQUESTS": "0", **config.env}
+    env.update({"PORT": str(port), "METRICS_PORT": str(free_port()),
+                "PROMETHEUS_MULTIPROC_DIR": str(prom_dir)})
     return [python, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env

@@ -2,12 +2,15 @@
 # Debian packages `make test` needs on a fresh machine: python3-venv (the Makefile's
 # `python3 -m venv` needs ensurepip, which Debian ships separately), iproute2 (`ss`, used by
 # the reliability tests), procps (`ps`, used by the test fixtures and load/soak.py),
-# prometheus/promtool, docker-compose (to validate the compose file), busybox (runs the scripts
-# of Alpine-based images with Alpine's shell and tools) and wrk (benchmarks).
+# prometheus/promtool, nginx (the reverse proxy of `make stack` and of the proxy tests),
+# docker-compose (to validate the compose file), busybox (runs the scripts of Alpine-based
+# images with Alpine's shell and tools) and wrk (benchmarks).
 # Installs only what is missing. PYTHON names the interpreter the Makefile uses.
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 POLICY_RC_D=${POLICY_RC_D:-/usr/sbin/policy-rc.d}
+# Debian installs nginx here, which a non-root PATH may not contain.
+SBIN_DIR=${SBIN_DIR:-/usr/sbin}
 missing=()
 if ! "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
   # Only Debian's own interpreter (prefix /usr) gets ensurepip from python3-venv; a pyenv
@@ -24,6 +27,7 @@ command -v ss >/dev/null || missing+=(iproute2)
 command -v ps >/dev/null || missing+=(procps)
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v nginx >/dev/null || [ -x "$SBIN_DIR/nginx" ] || missing+=(nginx)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v busybox >/dev/null || missing+=(busybox)
 command -v wrk >/dev/null || missing+=(wrk)
@@ -39,10 +43,10 @@ fi
 echo ">>> Installing Debian packages: $pkgs"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-# The prometheus package starts its own service on :9090 when installed, which would clash
-# with the tests' and `make stack`'s Prometheus. A policy-rc.d exiting 101 ("action
-# forbidden") makes invoke-rc.d and deb-systemd-invoke skip the start; it is removed
-# afterwards, and only if this script created it.
+# The prometheus and nginx packages start their own services when installed (:9090, :80),
+# which would clash with the tests' and `make stack`'s own processes. A policy-rc.d exiting
+# 101 ("action forbidden") makes invoke-rc.d and deb-systemd-invoke skip the start; it is
+# removed afterwards, and only if this script created it.
 created_policy=""
 if [ ! -e "$POLICY_RC_D" ]; then
   printf '#!/bin/sh\n# written by accident-api scripts/install-system-deps.sh\nexit 101\n' |
@@ -53,9 +57,11 @@ fi
 cleanup() { if [ -n "$created_policy" ]; then $sudo rm -f "$POLICY_RC_D"; fi; }
 trap cleanup EXIT
 $sudo apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
-# Under systemd the unit is still enabled for the next boot: disable it (and stop it, in
-# case a policy-rc.d that was already there allowed the start).
-if [[ " $pkgs " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
-  $sudo systemctl disable --now prometheus >/dev/null 2>&1 ||
-    echo "WARNING: could not disable the packaged prometheus service (it may hold :9090)" >&2
-fi
+# Under systemd the units are still enabled for the next boot: disable them (and stop them,
+# in case a policy-rc.d that was already there allowed the start).
+for service in prometheus nginx; do
+  if [[ " $pkgs " == *" $service "* ]] && [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now "$service" >/dev/null 2>&1 ||
+      echo "WARNING: could not disable the packaged $service service (it may hold its port)" >&2
+  fi
+done

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.stack",
     "tests.fixtures.compose",
     "tests.fixtures.reliability",
+    "tests.fixtures.proxy",
 ]

@@ -83,7 +83,7 @@ def test_env_example_copied_as_is_changes_nothing(config, tmp_path):
 def test_services_and_their_comments():
     text = COMPOSE.read_text().splitlines()
     names = list(yaml.safe_load(COMPOSE.read_text())["services"])
-    assert names == ["trainer", "api", "prometheus", "grafana", "load"]
+    assert names == ["trainer", "api", "nginx", "prometheus", "grafana", "load"]
     for name in names:
         line = text.index(f"  {name}:")
         assert text[line - 1].strip().startswith("# "), f"no one-line comment above {name}"
@@ -92,7 +92,7 @@ def test_services_and_their_comments():
 def test_every_bind_mount_exists_in_the_repo(config):
     binds = [(name, source) for name, service in config["services"].items()
              for source, _, _ in _volumes(service) if source.startswith("/")]
-    assert {name for name, _ in binds} == {"prometheus", "grafana"}
+    assert {name for name, _ in binds} == {"nginx", "prometheus", "grafana"}
     for name, source in binds:
         path = Path(source)
         assert path.is_relative_to(ROOT), f"{name} mounts {source} from outside the repo"
@@ -121,27 +121,56 @@ def test_images_are_pinned(config):
     assert base.startswith("python:3.11") and "slim" in base
 
 
-def _prometheus_targets(job: str) -> list[str]:
+def _prometheus_job(job: str) -> dict:
     prom = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
     (scrape,) = [s for s in prom["scrape_configs"] if s["job_name"] == job]
-    return [t for static in scrape["static_configs"] for t in static["targets"]]
+    return scrape
 
 
-def test_api_ports_agree_with_prometheus_scrape_target(config):
-    api = config["services"]["api"]
-    assert [(p["published"], p["target"]) for p in _ports(api)] == [(8000, 8000)]
-    assert "9200" in api["expose"], "the metrics port must stay on the internal network"
-    published = {str(p["target"]) for p in _ports(api)}
-    assert "9200" not in published
-    assert _prometheus_targets("accident-api") == ["api:9200"]
+def test_only_nginx_publishes_the_api_and_prometheus_finds_every_replica(config):
+    """`docker compose up --scale api=3` needs an api without host ports, and one scrape
+    target per replica: Docker's DNS answers the service name with every replica's address."""
+    api, nginx = config["services"]["api"], config["services"]["nginx"]
+    assert "ports" not in api, "a fixed host port on api makes --scale api=N fail"
+    assert set(api["expose"]) == {"8000", "9200"}
+    assert [(p["published"], p["target"]) for p in _ports(nginx)] == [(8000, 8000)]
+    job = _prometheus_job("accident-api")
+    assert "static_configs" not in job
+    assert job["dns_sd_configs"] == [{"names": ["api"], "type": "A", "port": 9200,
+                                      "refresh_interval": "5s"}]
     for name, service in config["services"].items():
         assert all(p["target"] != 9200 for p in _ports(service)), name
+
+
+def test_nginx_config_is_mounted_and_points_at_the_api_service(config):
+    nginx = config["services"]["nginx"]
+    (source, target, mode), = _volumes(nginx)
+    assert (Path(source), mode) == (ROOT / "deploy" / "nginx", "ro")
+    command = nginx["command"]
+    assert command[:2] == ["nginx", "-p"] and command[command.index("-c") + 1] == \
+        f"{target}/nginx.conf"
+    # the prefix (pid, temporary files) is writable although the root filesystem is not
+    assert nginx["read_only"] is True and command[2].rstrip("/") in nginx["tmpfs"]
+    upstream = (Path(source) / "upstream.conf").read_text()
+    assert re.search(r"^resolver 127\.0\.0\.11 valid=\d+s", upstream, re.M), "Docker's DNS"
+    server, = re.findall(r"^\s*server (\S+) (.*);", upstream, re.M)
+    assert server[0] == "api:8000" and "resolve" in server[1].split()
+    listen = (Path(source) / "listen.conf").read_text()
+    assert re.search(r"^listen 8000;", listen, re.M)
+    assert nginx["depends_on"]["api"]["condition"] == "service_healthy"
+
+
+def test_nginx_image_resolves_upstream_names_again():
+    """`server ... resolve` outside NGINX Plus needs nginx >= 1.27.3 (1.28 stable)."""
+    image = yaml.safe_load(COMPOSE.read_text())["services"]["nginx"]["image"]
+    version = re.fullmatch(r"nginx:(\d+)\.(\d+)\.(\d+)-alpine", image).groups()
+    assert tuple(map(int, version)) >= (1, 27, 3), image
 
 
 def test_published_ports_bind_to_loopback_unless_bind_addr_says_otherwise(config, tmp_path):
     published = {name: [p.get("host_ip") for p in _ports(service)]
                  for name, service in config["services"].items() if service.get("ports")}
-    assert published == {"api": ["127.0.0.1"], "prometheus": ["127.0.0.1"],
+    assert published == {"nginx": ["127.0.0.1"], "prometheus": ["127.0.0.1"],
                          "grafana": ["127.0.0.1"]}
     done = compose(tmp_path, "config", env_text="BIND_ADDR=0.0.0.0\n")
     assert done.returncode == 0, done.stderr
@@ -226,14 +255,16 @@ def test_no_secret_in_the_committed_stack_files(config):
 
 def test_services_run_read_only_with_healthchecks(config):
     services = config["services"]
-    for name in ("trainer", "api", "prometheus", "grafana", "load"):
+    for name in ("trainer", "api", "nginx", "prometheus", "grafana", "load"):
         assert services[name].get("read_only") is True, name
     assert services["api"]["depends_on"]["trainer"]["condition"] == \
         "service_completed_successfully"
     assert services["load"]["profiles"] == ["load"]
-    assert "--url=http://api:8000" in services["load"]["command"]
-    for name in ("prometheus", "grafana"):
+    assert "--url=http://nginx:8000" in services["load"]["command"], "load goes through nginx"
+    assert services["load"]["depends_on"]["nginx"]["condition"] == "service_healthy"
+    for name in ("nginx", "prometheus", "grafana"):
         assert "healthcheck" in services[name], name
+    assert "/health/live" in " ".join(services["nginx"]["healthcheck"]["test"])
 
 
 def test_services_built_from_the_api_image_but_not_serving_disable_its_healthcheck(config):

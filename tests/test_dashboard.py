@@ -113,3 +113,75 @@ def test_every_panel_expression_parses(dashboard, tmp_path):
     result = subprocess.run(["promtool", "check", "rules", str(rule_file)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- The seed's panels over replicas ------------------------------------------------------
+# One API instance, or three sharing the same traffic unevenly (some series missing on some
+# replicas): per-minute counter increments. Each seed panel's total (its query B when the
+# seed query keeps one series per instance, else the seed query) must read the same.
+ONE = ["api-1:9200"]
+THREE = ["api-1:9200", "api-2:9200", "api-3:9200"]
+SPLIT = {"api-1:9200": 3 / 8, "api-2:9200": 3 / 8, "api-3:9200": 2 / 8}
+TRAFFIC = {   # series -> increments per minute for the whole service, and how it is shared
+    'http_requests_total{endpoint="predictions.predict",method="POST",status="200"}': (80, None),
+    'http_requests_total{endpoint="predictions.predict",method="POST",status="422"}':
+        (10, {"api-1:9200": 0.5, "api-2:9200": 0.5}),
+    'http_requests_total{endpoint="predictions.predict",method="POST",status="500"}':
+        (10, {"api-1:9200": 1.0}),
+    'api_predict_total{outcome="success"}': (80, None),
+    'api_predict_total{outcome="error"}': (20, {"api-1:9200": 1.0}),
+    'inference_time_seconds_count': (80, {"api-1:9200": 0.5, "api-2:9200": 0.5}),
+    'inference_time_seconds_sum': (1.6, {"api-1:9200": 0.75, "api-2:9200": 0.25}),
+    'inference_time_seconds_bucket{le="0.01"}': (40, {"api-1:9200": 1.0}),
+    'inference_time_seconds_bucket{le="0.1"}': (80, {"api-1:9200": 0.5, "api-2:9200": 0.5}),
+    'inference_time_seconds_bucket{le="+Inf"}': (80, {"api-1:9200": 0.5, "api-2:9200": 0.5}),
+}
+# title -> (scale, expected samples at 40m): values of round(total * scale)
+SEED_TOTALS = {
+    "Total Predictions": (1, [('{outcome="success"}', 3200), ('{outcome="error"}', 800)]),
+    "Avg Inference Time": (1e6, [("{}", 20000)]),                     # 1.6 s / 80 = 20 ms
+    "Requests/sec by Status": (60, [('{status="200"}', 80), ('{status="422"}', 10),
+                                    ('{status="500"}', 10)]),
+    # rank 76 of 80: 0.01 + (0.1 - 0.01) * (76 - 40) / (80 - 40) = 0.091 s
+    "p95 Latency (5m)": (1e4, [("{}", 910)]),
+    "Error Rate (%)": (1, [("{}", 20)]),
+}
+
+
+def _input_series(instances: list[str]) -> list[dict]:
+    """promtool input series: TRAFFIC on one instance, or shared out over three."""
+    series = []
+    for name, (per_minute, split) in TRAFFIC.items():
+        shares = {instances[0]: 1.0} if len(instances) == 1 else (split or SPLIT)
+        for instance, share in shares.items():
+            labels = f'job="accident-api",instance="{instance}"'
+            selector = (name.replace("{", "{" + labels + ",") if "{" in name
+                        else f"{name}{{{labels}}}")
+            series.append({"series": selector, "values": f"0+{per_minute * share:g}x50"})
+    return series
+
+
+def seed_panel_totals(dashboard) -> dict:
+    """title -> the PromQL of the seed panel's service-wide total (query B, else A)."""
+    by_title = {panel["title"]: panel for panel in panels(dashboard)}
+    return {title: next((t["expr"] for t in by_title[title]["targets"] if t["refId"] == "B"),
+                        by_title[title]["targets"][0]["expr"]) for title in SEED_PANELS}
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+@pytest.mark.parametrize("replicas", [ONE, THREE], ids=["one instance", "three instances"])
+def test_seed_panels_total_the_same_over_three_replicas_as_over_one(dashboard, tmp_path,
+                                                                   replicas):
+    """The values one instance would show, and how the panels' queries get them."""
+    totals = seed_panel_totals(dashboard)
+    cases = [{"expr": f"round(({totals[title]}) * {scale:g})", "eval_time": "40m",
+              "exp_samples": [{"labels": labels, "value": value} for labels, value in samples]}
+             for title, (scale, samples) in SEED_TOTALS.items()]
+    test_file = tmp_path / "seed_panels_test.yml"
+    test_file.write_text(yaml.safe_dump({
+        "rule_files": [], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": _input_series(replicas),
+                   "promql_expr_test": cases}]}))
+    result = subprocess.run(["promtool", "test", "rules", str(test_file)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -53,8 +53,9 @@ def test_promtool_unit_tests():
 def test_scrape_config_matches_compose_contract():
     config = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    targets = [t for sc in jobs["accident-api"]["static_configs"] for t in sc["targets"]]
-    assert targets == ["api:9200"]
+    # every replica of the compose service `api` is its own target (tests/test_compose.py)
+    (discovery,) = jobs["accident-api"]["dns_sd_configs"]
+    assert (discovery["names"], discovery["type"], discovery["port"]) == (["api"], "A", 9200)
     assert "prometheus" in jobs
     assert config["rule_files"] == ["rules/*.yml"]
 

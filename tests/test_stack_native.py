@@ -1,5 +1,6 @@
-"""`make stack` without Docker: scripts/stack.sh starts gunicorn and Prometheus on loopback,
-Prometheus scrapes the API's sidecar with the repo's config, Ctrl-C stops both."""
+"""`make stack` without Docker: scripts/stack.sh starts REPLICAS gunicorn instances behind nginx
+and a Prometheus on loopback that discovers them from a file with the repo's config and rules;
+one instance dying leaves the others serving; Ctrl-C stops everything."""
 import os
 import re
 import shutil
@@ -54,41 +55,116 @@ def alive(pid: int) -> bool:
     return True
 
 
-def test_native_stack_starts_scrapes_and_stops(trained_model_dir):
-    api, metrics, prom = free_port(), free_port(), free_port()
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive ports free on 127.0.0.1 right now."""
+    for _ in range(50):
+        first = free_port()
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def start_stack(trained_model_dir, replicas=None):
+    """scripts/stack.sh on free ports; returns (process, output, ports, pids, run dir)."""
+    count = replicas or 1
+    ports = {"PORT": free_port(), "INSTANCE_PORT": free_port_run(count),
+             "METRICS_PORT": free_port_run(count), "PROMETHEUS_PORT": free_port()}
     env = {**os.environ, "VENV_BIN": str(Path(sys.executable).parent),
-           "MODEL_DIR": str(trained_model_dir), "PORT": str(api),
-           "METRICS_PORT": str(metrics), "PROMETHEUS_PORT": str(prom),
-           "WEB_CONCURRENCY": "1", "GRACEFUL_TIMEOUT": "5"}
+           "MODEL_DIR": str(trained_model_dir), "WEB_CONCURRENCY": "1", "GRACEFUL_TIMEOUT": "5",
+           **{name: str(port) for name, port in ports.items()}}
+    if replicas is not None:
+        env["REPLICAS"] = str(replicas)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     process = subprocess.Popen([str(ROOT / "scripts" / "stack.sh")], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = Output(process.stdout)
+    if not out.wait_for("stack ready", 120):
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=40)
+        raise AssertionError("\n".join(out.lines[-40:]))
+    text = "\n".join(out.lines)
+    api, nginx, prom, run_dir = re.search(
+        r"api pids ([\d ]+), nginx pid (\d+), prometheus pid (\d+) \(run dir (\S+)\)",
+        text).groups()
+    pids = {"api": [int(pid) for pid in api.split()], "nginx": int(nginx), "prometheus": int(prom)}
+    return process, out, ports, pids, Path(run_dir)
+
+
+def api_targets(prom_port: int) -> dict:
+    """instance -> health of the accident-api job's active targets."""
+    targets = requests.get(f"http://127.0.0.1:{prom_port}/api/v1/targets", timeout=5).json()
+    return {t["labels"]["instance"]: t["health"] for t in targets["data"]["activeTargets"]
+            if t["labels"]["job"] == "accident-api"}
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def stop_stack(process, out, pids, run_dir):
+    process.send_signal(signal.SIGINT)              # what Ctrl-C does to `make stack`
+    process.wait(timeout=40)
+    assert out.wait_for("stack stopped", 5)
+    for pid in [*pids["api"], pids["nginx"], pids["prometheus"]]:
+        assert not alive(pid), f"process {pid} outlived the stack"
+    assert not run_dir.exists()
+
+
+def test_native_stack_starts_scrapes_and_stops(trained_model_dir):
+    process, out, ports, pids, run_dir = start_stack(trained_model_dir)
     try:
-        assert out.wait_for("stack ready", 90), "\n".join(out.lines[-30:])
         text = "\n".join(out.lines)
-        api_pid, prom_pid, run_dir = re.search(
-            r"api pid (\d+), prometheus pid (\d+) \(config (\S+)/prometheus\)", text).groups()
+        api, prom = ports["PORT"], ports["PROMETHEUS_PORT"]
         assert f"http://127.0.0.1:{prom}/" in text and f"http://127.0.0.1:{api}/" in text
         # the load hint works as printed on a non-default port
         assert f"make load LOAD_ARGS='--url http://127.0.0.1:{api} " in text
-        # the rewritten config keeps the job name and rules, pointing at the loopback sidecar
-        config = (Path(run_dir) / "prometheus" / "prometheus.yml").read_text()
-        assert f'"127.0.0.1:{metrics}"' in config and "api:9200" not in config
-        assert requests.get(f"http://127.0.0.1:{api}/health/ready", timeout=5).status_code == 200
-        deadline, health = time.monotonic() + 30, None
-        while time.monotonic() < deadline and health != "up":
-            targets = requests.get(f"http://127.0.0.1:{prom}/api/v1/targets", timeout=5).json()
-            health = next((t["health"] for t in targets["data"]["activeTargets"]
-                           if t["labels"]["job"] == "accident-api"), None)
-            time.sleep(0.5)
-        assert health == "up"
+        assert len(pids["api"]) == 1, "one API instance by default"
+        # the API port is nginx's: it answers with the instance's readiness
+        answer = requests.get(f"http://127.0.0.1:{api}/health/ready", timeout=5)
+        assert answer.status_code == 200 and answer.headers["Server"] == "nginx"
+        # Prometheus finds the instance in its file_sd list, with the repo's rules loaded
+        metrics = f"127.0.0.1:{ports['METRICS_PORT']}"
+        wait_for(lambda: api_targets(prom) == {metrics: "up"}, 30, "the instance scraped")
+        config = (run_dir / "prometheus" / "prometheus.yml").read_text()
+        assert "file_sd_configs" in config and "dns_sd_configs" not in config
         rules = requests.get(f"http://127.0.0.1:{prom}/api/v1/rules", timeout=5).json()
         assert rules["data"]["groups"], "the repo's rule files were not loaded"
     finally:
-        process.send_signal(signal.SIGINT)              # what Ctrl-C does to `make stack`
-        process.wait(timeout=40)
-    assert out.wait_for("stack stopped", 5)
-    for pid in (int(api_pid), int(prom_pid)):
-        assert not alive(pid), f"process {pid} outlived the stack"
-    assert not Path(run_dir).exists()
+        stop_stack(process, out, pids, run_dir)
+
+
+@pytest.mark.slow
+def test_native_stack_with_three_replicas_behind_nginx(trained_model_dir):
+    process, out, ports, pids, run_dir = start_stack(trained_model_dir, replicas=3)
+    try:
+        api, prom = ports["PORT"], ports["PROMETHEUS_PORT"]
+        instances = [f"127.0.0.1:{ports['INSTANCE_PORT'] + i}" for i in range(3)]
+        metrics = {f"127.0.0.1:{ports['METRICS_PORT'] + i}" for i in range(3)}
+        assert len(pids["api"]) == 3
+        # Prometheus discovers every instance as a target of its own
+        wait_for(lambda: api_targets(prom) == dict.fromkeys(metrics, "up"), 30,
+                 "three instances scraped")
+        # nginx spreads requests over the three
+        for _ in range(6):
+            assert requests.get(f"http://127.0.0.1:{api}/health/live", timeout=5).ok
+        for instance in instances:
+            assert f"upstream={instance} " in "\n".join(out.lines), instance
+        # one instance dying leaves the others serving; the stack stays up
+        os.kill(pids["api"][0], signal.SIGKILL)
+        assert out.wait_for("2 of 3 still serving", 20), "\n".join(out.lines[-20:])
+        statuses = [requests.get(f"http://127.0.0.1:{api}/health/live", timeout=5).status_code
+                    for _ in range(6)]
+        assert statuses == [200] * 6 and process.poll() is None
+    finally:
+        stop_stack(process, out, pids, run_dir)

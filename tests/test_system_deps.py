@@ -33,16 +33,18 @@ def fake_bin(tmp_path: Path, python_body: str, present=()) -> Path:
 
 
 def run_script(tmp_path, bin_dir, **env):
+    # SBIN_DIR: an empty stand-in for /usr/sbin, so this machine's own nginx is not seen
+    (tmp_path / "sbin").mkdir(exist_ok=True)
     return subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=60,
                           env={"PATH": str(bin_dir), "POLICY_RC_D": str(tmp_path / "policy-rc.d"),
-                               **env})
+                               "SBIN_DIR": str(tmp_path / "sbin"), **env})
 
 
 DEBIAN_PYTHON_WITHOUT_ENSUREPIP = ('#!/bin/sh\ncase "$2" in\n  "import ensurepip") exit 1;;\n'
                                    '  *) echo /usr;;\nesac\n')
 
 
-def test_fresh_debian_gets_venv_iproute2_procps_and_prometheus_stays_stopped(tmp_path):
+def test_fresh_debian_gets_venv_iproute2_procps_and_services_stay_stopped(tmp_path):
     bin_dir = fake_bin(tmp_path, DEBIAN_PYTHON_WITHOUT_ENSUREPIP,
                        present=("docker-compose", "wrk"))
     done = run_script(tmp_path, bin_dir)
@@ -50,8 +52,10 @@ def test_fresh_debian_gets_venv_iproute2_procps_and_prometheus_stays_stopped(tmp
     install = [line for line in (tmp_path / "apt.log").read_text().splitlines()
                if line.startswith("install")]
     assert len(install) == 1
-    assert set(install[0].split()) >= {"python3-venv", "iproute2", "procps", "prometheus"}
-    # the service policy forbade starting prometheus during the install, and is gone after
+    assert set(install[0].split()) >= {"python3-venv", "iproute2", "procps", "prometheus",
+                                       "nginx"}
+    # the service policy forbade starting prometheus and nginx during the install, and is
+    # gone after
     assert "exit 101" in (tmp_path / "policy-at-install").read_text()
     assert not (tmp_path / "policy-rc.d").exists()
 
@@ -66,7 +70,7 @@ def test_an_existing_policy_is_left_alone(tmp_path):
 
 def test_python_with_ensurepip_needs_no_venv_package(tmp_path):
     bin_dir = fake_bin(tmp_path, "#!/bin/sh\nexit 0\n",
-                       present=("docker-compose", "wrk", "prometheus", "promtool", "ps"))
+                       present=("docker-compose", "wrk", "prometheus", "promtool", "ps", "nginx"))
     assert run_script(tmp_path, bin_dir).returncode == 0
     assert "install" in (tmp_path / "apt.log").read_text()
     assert "python3-venv" not in (tmp_path / "apt.log").read_text()
@@ -79,3 +83,15 @@ def test_a_non_debian_python_without_ensurepip_is_a_clear_error(tmp_path):
     done = run_script(tmp_path, bin_dir)
     assert done.returncode == 1
     assert "has no ensurepip" in done.stderr and not (tmp_path / "apt.log").exists()
+
+
+def test_nginx_outside_path_in_sbin_is_not_installed_again(tmp_path):
+    """A non-root PATH often lacks /usr/sbin, where Debian puts nginx: found there, it is kept."""
+    bin_dir = fake_bin(tmp_path, "#!/bin/sh\nexit 0\n",
+                       present=("docker-compose", "wrk", "prometheus", "promtool", "ps", "ss"))
+    (tmp_path / "sbin").mkdir()
+    (tmp_path / "sbin" / "nginx").write_text("#!/bin/sh\nexit 0\n")
+    (tmp_path / "sbin" / "nginx").chmod(0o755)
+    done = run_script(tmp_path, bin_dir)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "apt.log").exists(), "nothing was missing: apt-get must not run"
