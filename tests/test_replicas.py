@@ -29,8 +29,9 @@ REPLICAS = 3
 
 @pytest.fixture
 def three_replicas(replicas_factory, nginx_factory, tmp_path):
-    """(replicas, nginx in front of them, Prometheus scraping each as its own instance)."""
-    servers = replicas_factory(REPLICAS)
+    """(replicas, nginx in front of them, Prometheus scraping each as its own instance); the
+    replicas write gunicorn's access log, which the SIGKILL test compares with nginx's."""
+    servers = replicas_factory(REPLICAS, ACCESS_LOG="1")
     nginx = nginx_factory([backend_address(server) for server in servers])
     (tmp_path / "prometheus").mkdir()
     prometheus = start_prometheus([urlsplit(s.metrics_url).netloc for s in servers],

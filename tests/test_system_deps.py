@@ -88,7 +88,8 @@ def test_a_non_debian_python_without_ensurepip_is_a_clear_error(tmp_path):
 def test_nginx_outside_path_in_sbin_is_not_installed_again(tmp_path):
     """A non-root PATH often lacks /usr/sbin, where Debian puts nginx: found there, it is kept."""
     bin_dir = fake_bin(tmp_path, "#!/bin/sh\nexit 0\n",
-                       present=("docker-compose", "wrk", "prometheus", "promtool", "ps", "ss"))
+                       present=("docker-compose", "wrk", "prometheus", "promtool", "ps", "ss",
+                                "busybox"))
     (tmp_path / "sbin").mkdir()
     (tmp_path / "sbin" / "nginx").write_text("#!/bin/sh\nexit 0\n")
     (tmp_path / "sbin" / "nginx").chmod(0o755)
