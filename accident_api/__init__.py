@@ -13,7 +13,7 @@ def create_app(test_config=None) -> Flask:
     # accident_api.config before the multiprocess directory exists, and prometheus_client
     # fixes where metrics are stored when it is first imported.
     from accident_api import errors, security
-    from accident_api.blueprints import docs_assets, meta, predictions, v2
+    from accident_api.blueprints import docs_assets, feedback, meta, predictions, v2
     from accident_api.extensions import api, init_request_metrics
     from accident_api.http_json import OrjsonProvider
     from accident_api.openapi import ServiceDocs
@@ -36,7 +36,7 @@ def create_app(test_config=None) -> Flask:
     api.init_app(app, spec_kwargs={
         "extra_plugins": [ServiceDocs(api_keys=security.keys_configured(app))]})
     ServedModel.install(app)
-    for blueprint in (meta.blp, predictions.blp, v2.blp):
+    for blueprint in (meta.blp, predictions.blp, feedback.blp, v2.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_assets.blp)
     app.register_error_handler(Exception, errors.handle_unexpected)

@@ -123,7 +123,16 @@ class Config:
     # How often a gunicorn worker writes its summed metric updates (monitoring.recorder);
     # 0: every update written at once.
     METRICS_FLUSH_MS: int = 200
-    # API keys for the prediction endpoints (accident_api.security): none = auth off.
+    # The prediction log (monitoring.prediction_log): every served prediction, for feedback
+    # and offline analysis. SQLite in DATA_DIR unless PREDICTION_LOG_URL names a database.
+    PREDICTION_LOG: bool = True
+    DATA_DIR: str = "data"
+    PREDICTION_LOG_URL: str | None = field(default=None, repr=False)  # may hold a password
+    PREDICTION_LOG_FEATURES: bool = True
+    PREDICTION_LOG_RETENTION_DAYS: int = 90
+    PREDICTION_LOG_FLUSH_MS: int = 200
+    PREDICTION_LOG_MAX_PENDING: int = 50_000
+    # API keys for the prediction and feedback endpoints (accident_api.security): none = off.
     # repr=False: a logged or printed Config never shows a key.
     API_KEYS: tuple = field(default=(), repr=False)
     API_KEYS_FILE: str | None = None
@@ -160,6 +169,17 @@ class Config:
             BATCH_SIZE_BUCKETS=_buckets(env, "BATCH_SIZE_BUCKETS", d.BATCH_SIZE_BUCKETS),
             HTTP_DURATION_BUCKETS=_buckets(env, "HTTP_DURATION_BUCKETS", d.HTTP_DURATION_BUCKETS),
             METRICS_FLUSH_MS=_int(env, "METRICS_FLUSH_MS", d.METRICS_FLUSH_MS, 0),
+            PREDICTION_LOG=_bool(env, "PREDICTION_LOG", d.PREDICTION_LOG),
+            DATA_DIR=env.get("DATA_DIR") or d.DATA_DIR,
+            PREDICTION_LOG_URL=env.get("PREDICTION_LOG_URL") or None,
+            PREDICTION_LOG_FEATURES=_bool(env, "PREDICTION_LOG_FEATURES",
+                                          d.PREDICTION_LOG_FEATURES),
+            PREDICTION_LOG_RETENTION_DAYS=_int(env, "PREDICTION_LOG_RETENTION_DAYS",
+                                               d.PREDICTION_LOG_RETENTION_DAYS, 1),
+            PREDICTION_LOG_FLUSH_MS=_int(env, "PREDICTION_LOG_FLUSH_MS",
+                                         d.PREDICTION_LOG_FLUSH_MS, 10),
+            PREDICTION_LOG_MAX_PENDING=_int(env, "PREDICTION_LOG_MAX_PENDING",
+                                            d.PREDICTION_LOG_MAX_PENDING, 1),
             API_KEYS=tuple(k.strip() for k in (env.get("API_KEYS") or "").split(",") if k.strip()),
             API_KEYS_FILE=_readable_file(env, "API_KEYS_FILE"),
         )

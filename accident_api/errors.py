@@ -18,6 +18,12 @@ NOT_LOADED = ("Model not loaded: no model card at models/model_card.json: run `a
 EXAMPLES = {
     400: {"code": 400, "status": "Bad Request", "message": "Invalid JSON body.",
           "errors": {"json": ["Invalid JSON body."]}},
+    404: {"code": 404, "status": "Not Found",
+          "message": "prediction 019b0a3c-5f2e-7a41-9c1d-8e2f4b6a7c90: no such prediction in "
+                     "the log"},
+    409: {"code": 409, "status": "Conflict",
+          "message": "prediction 019b0a3c-5f2e-7a41-9c1d-8e2f4b6a7c90: another label is "
+                     "already recorded for it: severe"},
     413: {"code": 413, "status": "Request Entity Too Large",
           "message": "Too many records: 1001 > MAX_BATCH_SIZE=1000; send at most 1000 per "
                      "request."},

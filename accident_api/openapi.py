@@ -2,12 +2,12 @@
 
 - Under /v2 every error is the protocol's `{"error": ...}` and validation failures are 400,
   so the generic default response and flask-smorest's 422 give way to the V2 error object.
-- With API keys configured, each prediction operation lists the two security schemes
+- With API keys configured, each prediction and feedback operation lists the two security schemes
   (Swagger UI's Authorize button) and its 401 answer.
 """
 from apispec import BasePlugin
 
-from accident_api.blueprints import PREDICTION_ENDPOINTS
+from accident_api.blueprints import PROTECTED_ENDPOINTS
 from accident_api.errors import is_v2_path
 
 V2_DEFAULT = {
@@ -35,13 +35,13 @@ class ServiceDocs(BasePlugin):
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         rule = kwargs.get("rule")
-        predicts = rule is not None and rule.endpoint in PREDICTION_ENDPOINTS
+        protected = rule is not None and rule.endpoint in PROTECTED_ENDPOINTS
         for method, operation in (operations or {}).items():
             responses = operation.setdefault("responses", {})
             if is_v2_path(path):
                 responses.pop(422, None)
                 responses["default"] = V2_DEFAULT
-            if self.api_keys and predicts and method == "post":
+            if self.api_keys and protected and method == "post":
                 schema = "V2Error" if is_v2_path(path) else "Error"
                 operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
                 responses[401] = {

@@ -15,6 +15,10 @@ SEED_RECORD = {
 }
 
 
+# A prediction id as the service issues them (UUIDv7: unique, and ordered by serving time).
+EXAMPLE_ID = "019b0a3c-5f2e-7a41-9c1d-8e2f4b6a7c90"
+
+
 def feature_field(spec) -> fields.Field:
     """The documented field of one FeatureSpec: required, typed, its codes or range.
 
@@ -72,6 +76,9 @@ class PredictionSchema(ma.Schema):
     label = fields.String(metadata={"description": "severe | not_severe", "example": "not_severe"})
     model_version = fields.String(
         metadata={"description": "version of the model that answered", "example": "3f9a2b7c1d0e"})
+    prediction_id = fields.String(metadata={
+        "description": "this prediction's id: send it back with the true outcome to POST "
+                       "/feedback", "example": EXAMPLE_ID})
 
 
 class PredictBatchResponseSchema(ma.Schema):

@@ -1,8 +1,9 @@
-"""Security at the HTTP boundary: optional API keys on prediction endpoints, response headers.
+"""Security at the HTTP boundary: optional API keys on prediction and feedback endpoints,
+response headers.
 
 API keys are off unless API_KEYS or API_KEYS_FILE provides at least one (the local demo needs
-none; the production profile sets them). A prediction request must then carry one in
-`Authorization: Bearer <key>` or `X-API-Key: <key>`; the SHA-256 digest of the presented key
+none; the production profile sets them). A prediction or feedback request must then carry one
+in `Authorization: Bearer <key>` or `X-API-Key: <key>`; the SHA-256 digest of the presented key
 is compared with `hmac.compare_digest` against the digest of every configured key (equal
 lengths, so the time taken says nothing about a key's length; no early exit on the first
 match). Keys are never logged or echoed, and only their digests are kept after start-up.
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, request
 from werkzeug.exceptions import Unauthorized
 
-from accident_api.blueprints import PREDICTION_ENDPOINTS
+from accident_api.blueprints import PROTECTED_ENDPOINTS
 from accident_api.config import ConfigError
 
 KEYS_EXTENSION = "accident_api.api_keys"
@@ -76,7 +77,7 @@ def key_is_valid(presented: bytes | None, digests: tuple) -> bool:
 
 def require_api_key():
     """before_request: a prediction without a valid key is 401 (JSON, WWW-Authenticate)."""
-    if request.endpoint not in PREDICTION_ENDPOINTS:
+    if request.endpoint not in PROTECTED_ENDPOINTS:
         return None
     if key_is_valid(presented_key(), current_app.extensions[KEYS_EXTENSION]):
         return None
@@ -122,7 +123,7 @@ def security_headers(response):
 
 
 def keys_configured(app: Flask) -> bool:
-    """True when `app` requires API keys on its prediction endpoints."""
+    """True when `app` requires API keys on its prediction and feedback endpoints."""
     return bool(app.extensions[KEYS_EXTENSION])
 
 

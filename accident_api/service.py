@@ -8,7 +8,11 @@ becomes the app's model, so every new worker serves it, while the old workers fi
 requests and exit. An invalid artifact is refused with one ERROR line and the old model keeps
 serving.
 """
+from pathlib import Path
+from typing import NamedTuple
+
 import numpy as np
+import uuid6
 from flask import Flask, current_app
 from flask_smorest import abort
 
@@ -17,8 +21,20 @@ from model.errors import ModelError
 from model.feature_specs import FEATURES
 from model.serving import load_model
 from model.validation import validate_artifact
-from monitoring import metrics
+from monitoring import metrics, quality
 from monitoring.drift import DriftCounter, export_reference_ratios
+from monitoring.prediction_log import PredictionLog, utc_now
+
+LOG_EXTENSION = "accident_api.prediction_log"  # app.extensions key of the PredictionLog
+
+
+class Served(NamedTuple):
+    """The answer for some rows: classes, P(severe), one prediction id per row, the version."""
+
+    classes: np.ndarray
+    probabilities: np.ndarray
+    ids: list
+    model_version: str
 
 
 def export_model_info(predictor, served: bool) -> None:
@@ -31,11 +47,13 @@ def export_model_info(predictor, served: bool) -> None:
 
 
 class ServedModel:
-    """A loaded, verified Predictor (`ready`) or the reason there is none (`reason`)."""
+    """A loaded, verified Predictor (`ready`) or the reason there is none (`reason`); every
+    prediction is logged in `log` (a monitoring.prediction_log.PredictionLog, or None)."""
 
-    def __init__(self, predictor=None, reason: str | None = None):
+    def __init__(self, predictor=None, reason: str | None = None, log=None):
         self.predictor = predictor
         self.reason = reason
+        self.log = log
         self.drift = None
         if predictor is not None:
             reference = predictor.card.get("reference") or {}
@@ -45,13 +63,26 @@ class ServedModel:
 
     @classmethod
     def install(cls, app: Flask) -> "ServedModel":
-        """Load and verify the model at MODEL_PATH into `app`; a failure becomes a not-ready
-        model, not a crash: the app answers /health/ready with the reason, and gunicorn's
-        `on_starting` hook refuses to serve traffic with it (accident_api.server.hooks)."""
+        """Load and verify the model at MODEL_PATH into `app`, with its prediction log.
+
+        A model that cannot be loaded becomes a not-ready model, not a crash: the app answers
+        /health/ready with the reason, and gunicorn's `on_starting` hook refuses to serve
+        traffic with it (accident_api.server.hooks).
+        """
+        config = app.config
+        log = None
+        if config["PREDICTION_LOG"]:
+            log = PredictionLog(
+                config["PREDICTION_LOG_URL"] or _sqlite_url(config["DATA_DIR"]),
+                log_features=config["PREDICTION_LOG_FEATURES"],
+                retention_days=config["PREDICTION_LOG_RETENTION_DAYS"],
+                max_pending=config["PREDICTION_LOG_MAX_PENDING"],
+                flush_seconds=config["PREDICTION_LOG_FLUSH_MS"] / 1000)
+        app.extensions[LOG_EXTENSION] = log
         try:
-            served = cls(load_model(app.config["MODEL_PATH"], backend=app.config["MODEL_BACKEND"]))
+            served = cls(load_model(config["MODEL_PATH"], backend=config["MODEL_BACKEND"]), log=log)
         except ModelError as exc:
-            served = cls(reason=str(exc))
+            served = cls(reason=str(exc), log=log)
         app.extensions[MODEL_EXTENSION] = served
         return served
 
@@ -59,13 +90,35 @@ class ServedModel:
     def ready(self) -> bool:
         return self.predictor is not None
 
-    def predict(self, rows: np.ndarray):
-        """One model call for all `rows` (n, 28 float64 in feature order), recorded in metrics."""
+    def predict(self, rows: np.ndarray) -> Served:
+        """One model call for all `rows` (n, 28 float64 in feature order): recorded in the
+        metrics and queued for the prediction log, one new prediction id per row."""
         with metrics.InferenceTimer():
             prediction = self.predictor.predict(rows)
+        version = self.predictor.version
+        # UUIDv7: unique across processes and instances, and time-ordered (the log's index)
+        ids = [str(uuid6.uuid7()) for _ in range(rows.shape[0])]
         metrics.record_predictions(prediction.classes, prediction.probabilities)
+        quality.record_expected_outcomes(prediction.classes, prediction.probabilities, version)
         metrics.recorder.count_rows(self.drift, rows)
-        return prediction
+        if self.log is not None:
+            self.log.add(ids, utc_now(), version, prediction.probabilities, prediction.classes,
+                         rows)
+        return Served(prediction.classes, prediction.probabilities, ids, version)
+
+
+def _sqlite_url(data_dir: str) -> str:
+    """The default prediction log: an SQLite file in DATA_DIR."""
+    return f"sqlite:///{Path(data_dir).resolve() / 'predictions.sqlite3'}"
+
+
+def prediction_log() -> PredictionLog:
+    """The app's prediction log; aborts with 503 when PREDICTION_LOG=0."""
+    log = current_app.extensions[LOG_EXTENSION]
+    if log is None:
+        abort(503, message="The prediction log is off (PREDICTION_LOG=0): feedback cannot be "
+                           "joined to predictions.")
+    return log
 
 
 def served_model() -> ServedModel:
@@ -91,7 +144,7 @@ def reload_model(app: Flask, log) -> bool:
         return False
     # the new model exports its model_info; the old model's drift counts stay exported
     # (counters never go back)
-    app.extensions[MODEL_EXTENSION] = ServedModel(predictor)
+    app.extensions[MODEL_EXTENSION] = ServedModel(predictor, log=app.extensions[LOG_EXTENSION])
     if old is not None:
         # an info gauge is 1 for the served model only; the sidecar drops series at 0
         export_model_info(old, served=False)

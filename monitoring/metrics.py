@@ -37,6 +37,13 @@ class MetricsConfigError(ValueError):
     """`init_metrics` was called again in this process with different bucket edges."""
 
 
+# Feedback arrives from minutes to weeks after its prediction.
+FEEDBACK_DELAY_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0,
+                          86400.0, 2 * 86400.0, 3 * 86400.0, 7 * 86400.0, 14 * 86400.0,
+                          30 * 86400.0)
+OUTCOMES = ("tp", "fp", "tn", "fn")
+
+
 def init_metrics(*, inference_buckets, probability_buckets, batch_size_buckets) -> None:
     """Build every metric object of the service in this process (idempotent).
 
@@ -66,6 +73,7 @@ def _define(inference_buckets, probability_buckets, batch_size_buckets) -> None:
     """Create the metric objects as module attributes (called once, by init_metrics)."""
     global HTTP_REQUESTS, INFERENCE_TIME, API_PREDICT, IN_FLIGHT, MODEL_INFO, PREDICTIONS
     global PROBABILITY, BATCH_SIZE, INPUT_REJECTED, FEATURE_BIN, REFERENCE_RATIO, FLUSH_ERRORS
+    global EXPECTED_OUTCOME, FEEDBACK, FEEDBACK_REJECTED, FEEDBACK_DELAY, LOG_WRITTEN, LOG_DROPPED
     global _children
     # --- the user's sketch names (its dashboard queries must keep working) -------------------
     HTTP_REQUESTS = Counter(
@@ -107,17 +115,39 @@ def _define(inference_buckets, probability_buckets, batch_size_buckets) -> None:
         "model_feature_reference_ratio", "Training share of each reference bin of a feature.",
         ["feature", "bin"], multiprocess_mode="max")
 
+    # --- model quality: labels that arrive later, and what the probabilities expect ----------
+    EXPECTED_OUTCOME = Counter(
+        "model_expected_outcome_total", "Expected confusion-matrix cells of the served "
+        "predictions from their calibrated probability p (predicted severe: tp += p, "
+        "fp += 1 - p; predicted not severe: fn += p, tn += 1 - p).",
+        ["outcome", "model_version"])
+    FEEDBACK = Counter(
+        "model_feedback_total", "True outcomes received for served predictions (POST "
+        "/feedback), each counted once, by confusion-matrix cell.", ["outcome", "model_version"])
+    FEEDBACK_REJECTED = Counter(
+        "model_feedback_rejected_total", "Feedback refused: invalid, unknown or purged "
+        "prediction id, or a label conflicting with the recorded one.", ["reason"])
+    FEEDBACK_DELAY = Histogram(
+        "model_feedback_delay_seconds", "Time from a prediction to its feedback.",
+        buckets=FEEDBACK_DELAY_BUCKETS)
+
     # --- the monitoring itself ---------------------------------------------------------------
+    LOG_WRITTEN = Counter(
+        "prediction_log_written_total", "Prediction-log rows written to the database.")
+    LOG_DROPPED = Counter(
+        "prediction_log_dropped_total", "Prediction-log rows dropped: the queue was full "
+        "(queue_full) or the database refused the write (write_failed).", ["reason"])
     FLUSH_ERRORS = Counter(
         "metrics_flush_errors_total", "Failed writes of a worker's buffered metric updates "
-        "(that flush's remaining updates are lost; later flushes go on).")
+        "or prediction-log rows (the rest of that flush is lost; later flushes go on).")
     _children = _Children()
 
 
 _METRIC_NAMES = frozenset({"HTTP_REQUESTS", "INFERENCE_TIME", "API_PREDICT", "IN_FLIGHT",
                            "MODEL_INFO", "PREDICTIONS", "PROBABILITY", "BATCH_SIZE",
                            "INPUT_REJECTED", "FEATURE_BIN", "REFERENCE_RATIO", "FLUSH_ERRORS",
-                           "_children"})
+                           "EXPECTED_OUTCOME", "FEEDBACK", "FEEDBACK_REJECTED", "FEEDBACK_DELAY",
+                           "LOG_WRITTEN", "LOG_DROPPED", "_children"})
 
 
 def __getattr__(name):
@@ -191,6 +221,16 @@ def record_predictions(classes: np.ndarray, probabilities: np.ndarray) -> None:
 def record_failed_prediction() -> None:
     """Count a prediction request that produced no prediction (bad input, no model, fault)."""
     recorder.inc(_children.error)
+
+
+def record_log_written(rows: int) -> None:
+    """Count prediction-log rows written."""
+    recorder.inc(LOG_WRITTEN, rows)
+
+
+def record_log_dropped(reason: str, rows: int) -> None:
+    """Count prediction-log rows dropped (queue_full, write_failed)."""
+    recorder.inc(LOG_DROPPED.labels(reason=reason), rows)
 
 
 def record_rejection(field: str, reason: str) -> None:

@@ -4,7 +4,8 @@
 # the reliability tests), procps (`ps`, used by the test fixtures and load/soak.py),
 # prometheus/promtool, nginx (the reverse proxy of `make stack` and of the proxy tests),
 # docker-compose (to validate the compose file), busybox (runs the scripts of Alpine-based
-# images with Alpine's shell and tools) and wrk (benchmarks).
+# images with Alpine's shell and tools), postgresql (the prediction log shared by several
+# instances; the tests start their own cluster) and wrk (benchmarks).
 # Installs only what is missing. PYTHON names the interpreter the Makefile uses.
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
@@ -30,6 +31,8 @@ command -v promtool >/dev/null || missing+=(prometheus)
 command -v nginx >/dev/null || [ -x "$SBIN_DIR/nginx" ] || missing+=(nginx)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v busybox >/dev/null || missing+=(busybox)
+# Debian keeps the server's binaries (initdb, postgres) out of PATH, per major version
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 command -v wrk >/dev/null || missing+=(wrk)
 [ ${#missing[@]} -eq 0 ] && exit 0
 pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

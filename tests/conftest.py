@@ -7,5 +7,6 @@ pytest_plugins = [
     "tests.fixtures.stack",
     "tests.fixtures.compose",
     "tests.fixtures.reliability",
+    "tests.fixtures.database",
     "tests.fixtures.proxy",
 ]

@@ -14,7 +14,8 @@ from schemathesis import GenerationMode
 MAX_EXAMPLES = 40  # per case (15 valid + 6 invalid cases): bounded for CI
 OPERATIONS = [
     ("GET", "/"), ("GET", "/model"), ("GET", "/health/live"), ("GET", "/health/ready"),
-    ("POST", "/predict"), ("POST", "/predict/batch"), ("GET", "/v2"), ("GET", "/v2/health/live"),
+    ("POST", "/predict"), ("POST", "/predict/batch"), ("POST", "/feedback"), ("GET", "/v2"),
+    ("GET", "/v2/health/live"),
     ("GET", "/v2/health/ready"), ("GET", "/v2/models/{name}"),
     ("GET", "/v2/models/{name}/versions/{version}"), ("GET", "/v2/models/{name}/ready"),
     ("GET", "/v2/models/{name}/versions/{version}/ready"), ("POST", "/v2/models/{name}/infer"),

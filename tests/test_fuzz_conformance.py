@@ -32,6 +32,7 @@ PLAN = [
     ("GET", "/model", (POSITIVE, NEGATIVE), 100, False),
     ("POST", "/predict", (POSITIVE, NEGATIVE), 200, False),
     ("POST", "/predict/batch", (POSITIVE, NEGATIVE), 120, False),
+    ("POST", "/feedback", (POSITIVE, NEGATIVE), 120, False),
 ] + [
     ("GET", path, (POSITIVE,), 60, pin)
     for path in ("/v2/models/{name}", "/v2/models/{name}/ready",

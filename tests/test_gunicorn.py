@@ -11,7 +11,7 @@ import requests
 from accident_api.schemas import SEED_RECORD
 
 from tests.fixtures.service import ROOT, free_port, server_env, start_process, wait_until_serving, \
-    LiveServer
+    LiveServer, without_id
 
 pytestmark = pytest.mark.integration
 
@@ -19,9 +19,10 @@ pytestmark = pytest.mark.integration
 def test_serves_the_seed_payload_with_two_workers(live_server):
     response = requests.post(f"{live_server.url}/predict", json=SEED_RECORD, timeout=10)
     assert response.status_code == 200
-    assert set(response.json()) == {"prediction", "probability", "label", "model_version"}
-    assert requests.post(f"{live_server.url}/predict/", json=SEED_RECORD, timeout=10,
-                         allow_redirects=False).json() == response.json()
+    assert set(response.json()) == {"prediction", "probability", "label", "model_version",
+                                    "prediction_id"}
+    assert without_id(requests.post(f"{live_server.url}/predict/", json=SEED_RECORD, timeout=10,
+                                    allow_redirects=False).json()) == without_id(response.json())
     assert len(live_server.wait_for_workers(2)) == 2
 
 
@@ -38,7 +39,7 @@ def test_batch_keeps_order(live_server):
                           timeout=10).json()["predictions"]
     singles = [requests.post(f"{live_server.url}/predict", json=r, timeout=10).json()
                for r in records]
-    assert items == singles
+    assert [without_id(item) for item in items] == [without_id(item) for item in singles]
 
 
 @pytest.mark.parametrize("kwargs, status, body", [

@@ -10,7 +10,7 @@ from model.features import FEATURES
 
 EXPECTED_PATHS = {
     "/": {"get"}, "/model": {"get"}, "/health/live": {"get"}, "/health/ready": {"get"},
-    "/predict": {"post"}, "/predict/batch": {"post"}, "/v2": {"get"},
+    "/predict": {"post"}, "/predict/batch": {"post"}, "/feedback": {"post"}, "/v2": {"get"},
     "/v2/health/live": {"get"}, "/v2/health/ready": {"get"}, "/v2/models/{name}": {"get"},
     "/v2/models/{name}/versions/{version}": {"get"}, "/v2/models/{name}/ready": {"get"},
     "/v2/models/{name}/versions/{version}/ready": {"get"}, "/v2/models/{name}/infer": {"post"},

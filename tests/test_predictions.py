@@ -1,16 +1,19 @@
 """/predict and /predict/batch through the Flask test client: results and every error class."""
 import json
+import uuid
 
 import pytest
 
 from accident_api.schemas import SEED_RECORD
+from tests.fixtures.service import without_id
 
 
 def test_seed_payload_is_predicted(client):
     response = client.post("/predict", json=SEED_RECORD)
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"prediction", "probability", "label", "model_version"}
+    assert set(body) == {"prediction", "probability", "label", "model_version", "prediction_id"}
+    assert uuid.UUID(body["prediction_id"]).version == 7
     assert body["prediction"] in (0, 1) and 0.0 <= body["probability"] <= 1.0
     assert body["label"] == ("severe" if body["prediction"] == 1 else "not_severe")
     assert body["prediction"] == int(body["probability"] >= 0.5)
@@ -19,7 +22,9 @@ def test_seed_payload_is_predicted(client):
 def test_trailing_slash_is_served_without_redirect(client):
     plain = client.post("/predict", json=SEED_RECORD)
     slash = client.post("/predict/", json=SEED_RECORD)
-    assert slash.status_code == 200 and slash.get_json() == plain.get_json()
+    assert slash.status_code == 200
+    assert without_id(slash.get_json()) == without_id(plain.get_json())
+    assert slash.get_json()["prediction_id"] != plain.get_json()["prediction_id"]
 
 
 def _varied_records(n):
@@ -33,7 +38,8 @@ def test_batch_answers_each_record_in_order(client):
     assert response.status_code == 200
     items = response.get_json()["predictions"]
     singles = [client.post("/predict", json=r).get_json() for r in records]
-    assert items == singles
+    assert [without_id(item) for item in items] == [without_id(item) for item in singles]
+    assert len({item["prediction_id"] for item in items + singles}) == 2 * len(records)
 
 
 def test_batch_over_the_cap_is_413_naming_the_cap(make_app):

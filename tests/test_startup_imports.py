@@ -19,7 +19,8 @@ import json, sys
 from accident_api import create_app
 from accident_api.schemas import SEED_RECORD
 
-app = create_app({"TESTING": True, "MODEL_PATH": sys.argv[1], "MODEL_BACKEND": sys.argv[2]})
+app = create_app({"TESTING": True, "MODEL_PATH": sys.argv[1], "MODEL_BACKEND": sys.argv[2],
+                  "DATA_DIR": sys.argv[4]})
 client = app.test_client()
 statuses = [
     client.post("/predict", json=SEED_RECORD).status_code,
@@ -38,7 +39,7 @@ def _start_app(model_dir, backend, tmp_path):
     env["PYTHONPATH"] = str(ROOT)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
     done = subprocess.run([sys.executable, "-c", _SCRIPT, str(model_dir), backend,
-                           ",".join(HEAVY)],
+                           ",".join(HEAVY), str(tmp_path / "data")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -4,8 +4,9 @@ from flask_smorest import Blueprint
 
 from accident_api.errors import document_errors
 from accident_api.http_json import JsonBodyParser
-from accident_api.schemas import (SEED_RECORD, AccidentRecordSchema, PredictBatchRequestSchema,
-                                  PredictBatchResponseSchema, PredictionSchema)
+from accident_api.schemas import (EXAMPLE_ID, SEED_RECORD, AccidentRecordSchema,
+                                  PredictBatchRequestSchema, PredictBatchResponseSchema,
+                                  PredictionSchema)
 from accident_api.service import served_model
 from monitoring.metrics import LABELS
 
@@ -28,12 +29,13 @@ PREDICTION_ERRORS = {
 }
 
 
-def prediction_items(prediction, version: str) -> list:
-    """One response item per record, in order."""
+def prediction_items(served) -> list:
+    """One response item per record, in order (`served`: accident_api.service.Served)."""
     return [
-        {"prediction": int(cls), "probability": float(prob), "label": LABELS[int(cls)],
-         "model_version": version}
-        for cls, prob in zip(prediction.classes, prediction.probabilities)
+        {"prediction": cls, "probability": prob, "label": LABELS[cls],
+         "model_version": served.model_version, "prediction_id": prediction_id}
+        for cls, prob, prediction_id in zip(served.classes.tolist(),
+                                            served.probabilities.tolist(), served.ids)
     ]
 
 
@@ -43,7 +45,7 @@ class Predict(MethodView):
     @blp.arguments(AccidentRecordSchema(), example=SEED_RECORD)
     @blp.response(200, PredictionSchema(), example={
         "prediction": 0, "probability": 0.27, "label": "not_severe",
-        "model_version": "3f9a2b7c1d0e"})
+        "model_version": "3f9a2b7c1d0e", "prediction_id": EXAMPLE_ID})
     @document_errors(blp, PREDICTION_ERRORS)
     def post(self, rows):
         """Predict the severity of one accident.
@@ -51,8 +53,7 @@ class Predict(MethodView):
         Also served at `/predict/` (no redirect). Every feature is required and checked against
         its BAAC codes or range; unknown fields are rejected.
         """
-        served = served_model()
-        return prediction_items(served.predict(rows), served.predictor.version)[0]
+        return prediction_items(served_model().predict(rows))[0]
 
 
 @blp.route("/predict/batch", endpoint="predict_batch")
@@ -62,7 +63,5 @@ class PredictBatch(MethodView):
     @document_errors(blp, PREDICTION_ERRORS)
     def post(self, rows):
         """Predict the severity of several accidents in one model call, results in order."""
-        served = served_model()
-        version = served.predictor.version
-        return {"predictions": prediction_items(served.predict(rows), version),
-                "model_version": version}
+        served = served_model().predict(rows)
+        return {"predictions": prediction_items(served), "model_version": served.model_version}

@@ -10,7 +10,7 @@ import sys
 
 from accident_api.config import MODEL_EXTENSION
 from accident_api.server.gunicorn_compat import drain_backlog
-from accident_api.service import reload_model
+from accident_api.service import LOG_EXTENSION, reload_model
 from monitoring import exporter, metrics
 from monitoring.compaction import compact_dead_worker
 
@@ -58,7 +58,8 @@ def post_worker_init(worker):
 
 
 def worker_exit(server, worker):
-    """Serve the queued connections, write the last metric updates, then exit at once.
+    """Serve the queued connections, write the last metric updates and prediction-log rows,
+    then exit at once.
 
     onnxruntime's exit handlers hang in pthread_cond_destroy in a worker forked from a master
     that imported it, so a graceful stop would wait out graceful_timeout and be killed: the
@@ -67,10 +68,13 @@ def worker_exit(server, worker):
     if os.getpid() != worker.pid:
         return  # gunicorn also calls worker_exit in the master, for a worker already gone
     drain_backlog(server, worker)  # connections already queued: served, not reset
+    log = _app(server).extensions[LOG_EXTENSION]
     try:
+        if log is not None:
+            log.stop()  # the prediction-log rows still queued
         metrics.flush_updates()  # the buffered updates of the last interval, backlog's included
     except Exception:  # never in the way of the exit itself
-        server.log.exception("worker %s: writing its last metric updates failed", worker.pid)
+        server.log.exception("worker %s: writing its last updates failed", worker.pid)
     pending = sys.exc_info()[1]  # the SystemExit gunicorn is raising in its `finally`
     if isinstance(pending, SystemExit):
         code = pending.code
