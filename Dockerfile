@@ -27,10 +27,11 @@ print(c['options']['install_requires'])" > /tmp/requirements.txt \
 COPY . .
 RUN pip install --no-deps . \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent app \
- && mkdir -p /models /data \
- && chown app:app /models /data
+ && mkdir -p /models /data /prediction-log \
+ && chown app:app /models /data /prediction-log
 
-# Non-root. /models and /data belong to the user so fresh named volumes mounted there do too.
+# Non-root. /models, /data and /prediction-log belong to the user so fresh named volumes
+# mounted there do too.
 USER 10001:10001
 
 EXPOSE 8000 9200

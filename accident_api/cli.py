@@ -1,7 +1,9 @@
-"""The `accident-api` command: `data`, `train` and `serve` subcommands."""
+"""The `accident-api` command: `data`, `train`, `serve` and `predictions` subcommands."""
 import argparse
 import os
+import re
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from model.cli import add_data_command, add_train_command
@@ -54,6 +56,78 @@ def serve(args: argparse.Namespace) -> int:
     os.execve(sys.executable, argv, serve_environment(args, os.environ))
 
 
+DURATION = re.compile(r"^(\d+)([mhdw])$")
+UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def moment(text: str) -> datetime:
+    """A UTC time from `7d`, `12h`, `30m`, `2w` (that long ago) or an ISO 8601 date/time."""
+    match = DURATION.match(text.strip())
+    if match:
+        ago = timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+        return datetime.now(timezone.utc).replace(tzinfo=None) - ago
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a duration (7d, 12h, 30m, 2w) nor an ISO 8601 time") from None
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    return when
+
+
+def add_predictions_command(subparsers) -> None:
+    """Register `predictions export`."""
+    parser = subparsers.add_parser(
+        "predictions", help="the prediction log: export it for offline analysis",
+        description="Read the prediction log the service writes (PREDICTION_LOG_URL, or the "
+                    "SQLite file in DATA_DIR).")
+    actions = parser.add_subparsers(dest="predictions_command", required=True, metavar="ACTION")
+    export = actions.add_parser(
+        "export", help="write the predictions of a time window, with their labels",
+        description="Write the predictions served in a window, each with its label when one "
+                    "arrived (columns actual, observed_at, received_at), as CSV or Parquet.")
+    export.add_argument("--since", type=moment, required=True,
+                        help="start: a duration ago (7d, 12h, 30m, 2w) or an ISO 8601 time")
+    export.add_argument("--until", type=moment, help="end (default: now)")
+    export.add_argument("--labelled", action="store_true", help="only predictions with a label")
+    export.add_argument("--model-version", help="only predictions of this model version")
+    export.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    export.add_argument("--out", type=Path, required=True, help="file to write")
+    export.set_defaults(handler=export_predictions)
+
+
+def export_predictions(args: argparse.Namespace) -> int:
+    """Write the selected predictions to `--out`; print how many."""
+    import sqlalchemy as sa
+
+    from accident_api.config import Config, ConfigError
+    from accident_api.service import prediction_log_url
+    from monitoring.prediction_log import PredictionLog
+
+    try:
+        config = Config.from_env()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    log = PredictionLog(prediction_log_url(config.PREDICTION_LOG_URL, config.DATA_DIR))
+    try:
+        frame = log.read(args.since, args.until, labelled_only=args.labelled,
+                         model_version=args.model_version)
+    except sa.exc.SQLAlchemyError as exc:
+        print(f"error: cannot read the prediction log ({str(exc).splitlines()[0]})",
+              file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.format == "csv":
+        frame.to_csv(args.out, index=False)
+    else:
+        frame.to_parquet(args.out, index=False)
+    labelled = int(frame["actual"].notna().sum())
+    print(f"{len(frame)} prediction(s), {labelled} labelled -> {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser; each subcommand registers itself and its handler."""
     parser = argparse.ArgumentParser(
@@ -64,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_command(commands)
     add_train_command(commands)
     add_serve_command(commands)
+    add_predictions_command(commands)
     return parser
 
 

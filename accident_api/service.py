@@ -73,7 +73,7 @@ class ServedModel:
         log = None
         if config["PREDICTION_LOG"]:
             log = PredictionLog(
-                config["PREDICTION_LOG_URL"] or _sqlite_url(config["DATA_DIR"]),
+                prediction_log_url(config["PREDICTION_LOG_URL"], config["DATA_DIR"]),
                 log_features=config["PREDICTION_LOG_FEATURES"],
                 retention_days=config["PREDICTION_LOG_RETENTION_DAYS"],
                 max_pending=config["PREDICTION_LOG_MAX_PENDING"],
@@ -107,9 +107,9 @@ class ServedModel:
         return Served(prediction.classes, prediction.probabilities, ids, version)
 
 
-def _sqlite_url(data_dir: str) -> str:
-    """The default prediction log: an SQLite file in DATA_DIR."""
-    return f"sqlite:///{Path(data_dir).resolve() / 'predictions.sqlite3'}"
+def prediction_log_url(url: str | None, data_dir: str) -> str:
+    """The prediction log's URL: PREDICTION_LOG_URL, or the SQLite file in DATA_DIR."""
+    return url or f"sqlite:///{Path(data_dir).resolve() / 'predictions.sqlite3'}"
 
 
 def prediction_log() -> PredictionLog:

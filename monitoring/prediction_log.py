@@ -217,6 +217,30 @@ class PredictionLog:
                 self._schema_ready = True
             return self._engine
 
+    # --- reading ----------------------------------------------------------------------------
+    def read(self, since: datetime, until: datetime | None = None, labelled_only: bool = False,
+             model_version: str | None = None):
+        """The predictions served in [since, until) with their labels, as a pandas DataFrame.
+
+        Columns: every prediction column, then `actual`, `observed_at` and `received_at`
+        (empty where no label arrived). Times are UTC.
+        """
+        import pandas as pd  # the server never reads the log this way: only the CLI and report
+
+        join = PREDICTIONS.outerjoin(FEEDBACK, FEEDBACK.c.prediction_id
+                                     == PREDICTIONS.c.prediction_id)
+        query = sa.select(*PREDICTIONS.c, FEEDBACK.c.actual, FEEDBACK.c.observed_at,
+                          FEEDBACK.c.received_at).select_from(join).where(
+            PREDICTIONS.c.served_at >= since).order_by(PREDICTIONS.c.served_at)
+        if until is not None:
+            query = query.where(PREDICTIONS.c.served_at < until)
+        if labelled_only:
+            query = query.where(FEEDBACK.c.actual.is_not(None))
+        if model_version is not None:
+            query = query.where(PREDICTIONS.c.model_version == model_version)
+        with self.connect().connect() as connection:
+            return pd.read_sql(query, connection)
+
     # --- feedback ---------------------------------------------------------------------------
     def record_feedback(self, labels: list, now: datetime | None = None) -> list:
         """Store each Label once, committed before this returns; a list of Recorded in order.

@@ -254,3 +254,40 @@ def test_postgresql_stopped_mid_run_costs_log_rows_never_a_prediction(live_serve
     server.wait_for_metrics(lambda s: metric_total(s, "prediction_log_written_total") == 20,
                             timeout=30)
     assert "prediction log: " in server.logs() and "dropped" in server.logs()
+
+
+def test_the_labelled_log_exports_as_csv_and_parquet(make_app, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from accident_api.cli import main
+
+    data = tmp_path / "export-data"
+    app = make_app(DATA_DIR=str(data), PREDICTION_LOG_FLUSH_MS=20)
+    client = app.test_client()
+    answers = [predict(client, {**SEED_RECORD, "hour": hour}) for hour in (1, 2, 3)]
+    for answer, actual in zip(answers[:2], ("severe", "not_severe")):
+        assert client.post("/feedback", json={"prediction_id": answer["prediction_id"],
+                                              "actual": actual}).status_code == 200
+    monkeypatch.setenv("DATA_DIR", str(data))
+    assert main(["predictions", "export", "--since", "1h", "--format", "csv",
+                 "--out", str(tmp_path / "all.csv")]) == 0
+    assert main(["predictions", "export", "--since", "1h", "--labelled", "--format", "parquet",
+                 "--out", str(tmp_path / "labelled.parquet")]) == 0
+    every = pd.read_csv(tmp_path / "all.csv")
+    labelled = pd.read_parquet(tmp_path / "labelled.parquet")
+    assert list(every["prediction_id"]) == [a["prediction_id"] for a in answers]
+    assert list(every["hour"]) == [1.0, 2.0, 3.0] and every["actual"].isna().tolist() == [
+        False, False, True]
+    assert list(labelled["prediction_id"]) == [a["prediction_id"] for a in answers[:2]]
+    assert list(labelled["actual"]) == [1, 0]
+    assert list(labelled["probability"]) == [a["probability"] for a in answers[:2]]
+
+
+def test_an_export_window_is_a_duration_or_an_iso_time():
+    import argparse
+
+    from accident_api.cli import moment
+
+    assert moment("2026-12-01T10:00:00+01:00").isoformat() == "2026-12-01T09:00:00"
+    with pytest.raises(argparse.ArgumentTypeError, match="neither a duration"):
+        moment("last week")
