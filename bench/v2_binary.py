@@ -1,6 +1,6 @@
 """V2 inference of 1,000-row requests through our service: JSON tensors vs binary tensor data.
 
-    python bench/v2_binary.py [--model DIR] [--rows 1000] [--requests 100] [--connections 2]
+    python bench/v2_binary.py [--model DIR] [--rows 1000] [--requests 300] [--connections 2]
 
 Starts our service as bench/configs.py's (c) (ONNX backend, 2 gunicorn workers, monitoring on)
 on a free 127.0.0.1 port, then for each encoding posts one prepared body `--requests` times
@@ -36,7 +36,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_arguments(parser)
     parser.add_argument("--rows", type=int, default=1000, help="rows per request")
-    parser.add_argument("--requests", type=int, default=100, help="requests per pass")
+    parser.add_argument("--requests", type=int, default=300, help="requests per pass")
     parser.add_argument("--connections", type=int, default=2, help="concurrent clients")
     parser.add_argument("--rounds", type=int, default=3)
     return parser.parse_args(argv)
