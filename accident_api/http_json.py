@@ -68,7 +68,11 @@ class JsonBodyParser(FlaskParser):
         body = req.get_data(cache=True)
         if not body:
             return core.missing
+        return self.decode(body)
+
+    def decode(self, document: bytes):
+        """The JSON `document` decoded; webargs' 400 "Invalid JSON body." when it is not JSON."""
         try:
-            return current_app.json.loads(body)
+            return current_app.json.loads(document)
         except (json.JSONDecodeError, RecursionError, ValueError):
             abort(400, messages=INVALID_JSON)

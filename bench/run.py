@@ -30,15 +30,20 @@ from bench import configs, openload, passes, payloads, report, servers, summary,
 from model.train_defaults import DEFAULT_HYPERPARAMETERS, SEED, TEST_SIZE  # noqa: E402
 
 
-def parse_args(argv=None):
-    """Command-line options; defaults are the README's figures."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_model_arguments(parser):
+    """--model, --train-args and --work-dir: the options `ensure_model` reads."""
     parser.add_argument("--model", type=Path, help="model directory (default: train one)")
     parser.add_argument("--train-args", default="--synthetic --accidents 50000",
                         help="`accident-api train` arguments when training (default: %(default)s)")
     parser.add_argument("--work-dir", type=Path,
                         default=Path(tempfile.gettempdir()) / "accident-api-bench",
                         help="logs, scripts and the trained model (default: %(default)s)")
+
+
+def parse_args(argv=None):
+    """Command-line options; defaults are the README's figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_model_arguments(parser)
     parser.add_argument("--servers", default="abcde", help="which of a-e to run (default: all)")
     parser.add_argument("--access-log", action="store_true",
                         help="ACCESS_LOG=1 for our service and the ceiling alike (default: off, "

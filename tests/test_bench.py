@@ -39,6 +39,25 @@ def test_batch_body_has_the_requested_records_all_valid_hours():
     assert set(records[0]) == set(payloads.SEED_RECORD)
 
 
+def test_v2_bench_bodies_are_the_same_request_in_json_and_binary(client):
+    """bench/v2_binary.py compares like with like: both bodies predict the same 50 rows."""
+    from bench import v2_binary
+
+    bodies = v2_binary.encodings(50)
+    json_body, json_headers = bodies["json"]
+    as_json = client.post(v2_binary.PATH, data=json_body, headers=json_headers)
+    binary_body, binary_headers = bodies["binary"]
+    as_binary = client.post(v2_binary.PATH, data=binary_body, headers=binary_headers)
+    assert as_json.status_code == as_binary.status_code == 200
+    assert as_binary.mimetype == "application/octet-stream"
+    length = int(as_binary.headers[v2_binary.HEADER_LENGTH])
+    header, raw = json.loads(as_binary.data[:length]), as_binary.data[length:]
+    predicted = {o["name"]: o["data"] for o in as_json.get_json()["outputs"]}
+    assert [o["shape"] for o in header["outputs"]] == [[50], [50]]
+    assert np.frombuffer(raw[:400], "<i8").tolist() == predicted["predict"]
+    assert np.frombuffer(raw[400:], "<f8").tolist() == predicted["probability"]
+
+
 def test_targets_pass_and_fail_on_the_numbers():
     rows = {
         "a": {"wrk.rps": 50.0, "wrk.rps_best": 90.0},

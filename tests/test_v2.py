@@ -1,8 +1,10 @@
-"""Open Inference Protocol (V2): app-level protocol JSON and a real tritonclient round trip."""
+"""Open Inference Protocol (V2): app-level protocol JSON; tritonclient, in its binary default and
+in JSON, against real gunicorn (the binary extension's own tests: tests/test_v2_binary.py)."""
 import numpy as np
 import pytest
 
 from accident_api.schemas import SEED_RECORD
+from model.feature_specs import FEATURE_SPECS
 from model.features import FEATURES
 
 NAME = "accident-severity-rf"
@@ -17,7 +19,7 @@ def matrix(rows, datatype="FP64", name="input-0"):
 
 def test_server_metadata_and_health(client):
     assert client.get("/v2").get_json() == {"name": "accident-api", "version": "0.1.0",
-                                            "extensions": []}
+                                            "extensions": ["binary_tensor_data"]}
     for path in ("/v2/health/live", "/v2/health/ready", f"/v2/models/{NAME}/ready"):
         response = client.get(path)
         assert response.status_code == 200 and response.get_data() == b"", path
@@ -131,12 +133,6 @@ def test_v2_json_that_json_loads_cannot_decode_is_400(client, body):
     assert response.get_json() == {"error": "body: Invalid JSON body."}
 
 
-def test_binary_tensor_extension_is_refused_clearly(client):
-    response = client.post(INFER, data=b'{"inputs": []}\x00\x01',
-                           headers={"Inference-Header-Content-Length": "14"})
-    assert response.status_code == 400 and "binary tensor" in response.get_json()["error"]
-
-
 def test_batch_cap_applies_to_v2(make_app):
     client = make_app(MAX_BATCH_SIZE=2).test_client()
     response = client.post(INFER, json={"inputs": [matrix([ROW] * 3)]})
@@ -152,29 +148,78 @@ def test_not_ready_server(make_app, tmp_path):
         assert response.status_code == 400 and response.get_data() == b"", path
 
 
-@pytest.mark.integration
-def test_tritonclient_round_trip_equals_predict(live_server):
-    import requests
+# rows through real gunicorn, each also posted to /predict (module fixture below)
+TRITON_ROWS = [ROW, [*ROW[:5], 85, *ROW[6:]], [*ROW[:13], 130, *ROW[14:]],
+               [*ROW[:23], 43.3, 5.37, *ROW[25:]]]
+
+
+@pytest.fixture(scope="module")
+def triton(live_server):
     import tritonclient.http as httpclient
 
-    triton = httpclient.InferenceServerClient(url=live_server.url.removeprefix("http://"))
+    client = httpclient.InferenceServerClient(url=live_server.url.removeprefix("http://"))
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def predict_answers(live_server):
+    """/predict's (prediction, probability) for each of TRITON_ROWS."""
+    import requests
+
+    answers = [requests.post(f"{live_server.url}/predict", json=dict(zip(FEATURES, row)),
+                             timeout=10).json() for row in TRITON_ROWS]
+    return [a["prediction"] for a in answers], [a["probability"] for a in answers]
+
+
+@pytest.mark.integration
+def test_tritonclient_reads_server_and_model_metadata(triton):
+    import tritonclient.http as httpclient
+
     assert triton.is_server_live() and triton.is_server_ready() and triton.is_model_ready(NAME)
     meta = triton.get_model_metadata(NAME)
     assert meta["name"] == NAME and meta["inputs"][0]["shape"] == [-1, 28]
-    assert triton.get_server_metadata()["name"] == "accident-api"
-
-    rows = np.array([ROW, [*ROW[:5], 85, *ROW[6:]], [*ROW[:13], 130, *ROW[14:]]], dtype=np.float64)
-    tensor = httpclient.InferInput("input-0", list(rows.shape), "FP64")
-    tensor.set_data_from_numpy(rows, binary_data=False)
-    wanted = [httpclient.InferRequestedOutput(n, binary_data=False)
-              for n in ("predict", "probability")]
-    result = triton.infer(NAME, [tensor], outputs=wanted)
-
-    singles = [requests.post(f"{live_server.url}/predict", json=dict(zip(FEATURES, row.tolist())),
-                             timeout=10).json() for row in rows]
-    assert result.as_numpy("predict").tolist() == [s["prediction"] for s in singles]
-    assert result.as_numpy("probability").tolist() == [s["probability"] for s in singles]
-
+    server = triton.get_server_metadata()
+    assert server["name"] == "accident-api" and "binary_tensor_data" in server["extensions"]
     with pytest.raises(httpclient.InferenceServerException, match="not served here"):
         triton.get_model_metadata("other-model")
-    triton.close()
+
+
+def triton_inputs(layout: str, binary: bool) -> list:
+    """tritonclient inputs of TRITON_ROWS: one [N, 28] FP64 tensor, or one [N] per feature."""
+    import tritonclient.http as httpclient
+
+    rows = np.array(TRITON_ROWS, dtype=np.float64)
+    if layout == "matrix":
+        tensor = httpclient.InferInput("input-0", list(rows.shape), "FP64")
+        tensor.set_data_from_numpy(rows, binary_data=binary)
+        return [tensor]
+    inputs = []
+    for column, spec in enumerate(FEATURE_SPECS):
+        datatype, dtype = ("INT64", np.int64) if spec.dtype == "int" else ("FP64", np.float64)
+        tensor = httpclient.InferInput(spec.name, [len(rows)], datatype)
+        tensor.set_data_from_numpy(rows[:, column].astype(dtype), binary_data=binary)
+        inputs.append(tensor)
+    return inputs
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("outputs", ["binary", "json", "unnamed"])
+@pytest.mark.parametrize("layout", ["matrix", "per_feature"])
+@pytest.mark.parametrize("binary_inputs", [True, False], ids=["binary_in", "json_in"])
+def test_tritonclient_equals_predict(triton, predict_answers, binary_inputs, layout, outputs):
+    """tritonclient's defaults (binary both ways; outputs unnamed = all in binary) and JSON."""
+    import tritonclient.http as httpclient
+
+    wanted = None if outputs == "unnamed" else [
+        httpclient.InferRequestedOutput(name, binary_data=outputs == "binary")
+        for name in ("predict", "probability")]
+    result = triton.infer(NAME, triton_inputs(layout, binary_inputs), outputs=wanted,
+                          request_id="r-7")
+    assert result.get_response()["id"] == "r-7"
+    in_binary = {o["name"]: "binary_data_size" in o.get("parameters", {})
+                 for o in result.get_response()["outputs"]}
+    assert in_binary == dict.fromkeys(("predict", "probability"), outputs != "json")
+    classes, probabilities = predict_answers
+    assert result.as_numpy("predict").tolist() == classes
+    assert result.as_numpy("probability").tolist() == probabilities

@@ -2,18 +2,19 @@
 
 Errors under /v2 use the protocol's `{"error": "..."}` object (accident_api.errors). Inputs: one
 tensor [N, 28] in feature order, or one tensor [N] per feature named after it; outputs
-`predict` (INT64 classes) and `probability` (FP64 P(severe)). JSON tensors only: the binary
-tensor extension is not offered (tritonclient: `binary_data=False`).
+`predict` (INT64 classes) and `probability` (FP64 P(severe)). Tensors travel as JSON or as
+binary tensor data (the protocol's `binary_tensor_data` extension, .binary), in both directions.
 """
-from flask import Response, current_app, request
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
+from accident_api.blueprints.v2 import binary
+from accident_api.blueprints.v2.binary import InferenceBodyParser, binary_response, output_tensor
 from accident_api.blueprints.v2.schemas import (V2InferRequestSchema, V2InferResponseSchema,
                                                 V2ModelMetadataSchema, V2ServerMetadataSchema)
 from accident_api.config import MODEL_EXTENSION, VERSION
 from accident_api.errors import document_errors
-from accident_api.http_json import JsonBodyParser
 from accident_api.schemas import SEED_RECORD
 from accident_api.service import served_model
 from accident_api.validation import N_FEATURES
@@ -21,28 +22,22 @@ from model.feature_specs import FEATURES
 
 SERVER_NAME = "accident-api"
 PLATFORMS = {"onnx": "onnxruntime_onnx", "sklearn": "sklearn"}
+EXTENSIONS = ("binary_tensor_data",)
 
 
 class V2Blueprint(Blueprint):
-    # V2 clients (tritonclient among them) post JSON without a Content-Type: parse it anyway
-    ARGUMENTS_PARSER = JsonBodyParser(any_content_type=True)
+    # V2 clients (tritonclient among them) post without a JSON Content-Type: parse it anyway
+    ARGUMENTS_PARSER = InferenceBodyParser()
 
 
 blp = V2Blueprint("v2", __name__, url_prefix="/v2",
                   description="Open Inference Protocol (KServe V2) REST endpoints")
 
 
-@blp.before_request
-def refuse_binary_tensors():
-    """The binary tensor extension appends raw bytes after the JSON: say so instead of 400 JSON."""
-    if "Inference-Header-Content-Length" in request.headers:
-        abort(400, message="the binary tensor data extension is not supported: send JSON "
-                           "data (tritonclient: binary_data=False)")
-
-
 V2_ERRORS = {
-    400: "Invalid request: malformed JSON, bad tensor name, shape, datatype or value, or a "
-         "value outside its feature's domain; the message names it.",
+    400: "Invalid request: malformed JSON or binary tensor data (Inference-Header-Content-"
+         "Length, binary_data_size), bad tensor name, shape, datatype or value, or a value "
+         "outside its feature's domain; the message names it.",
     404: "No such model (or version) on this server.",
     413: "Body over MAX_CONTENT_LENGTH, or more rows than MAX_BATCH_SIZE.",
     503: "No model loaded.",
@@ -70,7 +65,7 @@ class ServerMetadata(MethodView):
     @blp.response(200, V2ServerMetadataSchema())
     def get(self):
         """Server metadata: name, version, protocol extensions."""
-        return {"name": SERVER_NAME, "version": VERSION, "extensions": []}
+        return {"name": SERVER_NAME, "version": VERSION, "extensions": list(EXTENSIONS)}
 
 
 @blp.route("/health/live", endpoint="server_live")
@@ -137,20 +132,21 @@ class ModelInfer(MethodView):
                                    "data": [SEED_RECORD[f] for f in FEATURES]}]})
     @blp.response(200, V2InferResponseSchema())
     @v2_errors(400, 404, 413, 503)
+    @blp.doc(**binary.OPENAPI)
     def post(self, infer, name, version=None):
         """Inference: `predict` and `probability` for each row, in order."""
         served = requested_model(name, version)
         predictor = served.predictor
         prediction = served.predict(infer.rows)
-        n = infer.rows.shape[0]
-        outputs = {
-            "predict": {"name": "predict", "datatype": "INT64", "shape": [n],
-                        "data": prediction.classes.tolist()},
-            "probability": {"name": "probability", "datatype": "FP64", "shape": [n],
-                            "data": prediction.probabilities.tolist()},
-        }
+        values = {"predict": ("INT64", prediction.classes),
+                  "probability": ("FP64", prediction.probabilities)}
+        tensors, chunks = zip(*(output_tensor(output.name, *values[output.name], output.binary)
+                                for output in infer.outputs))
         response = {"model_name": predictor.name, "model_version": predictor.version,
-                    "outputs": [outputs[output] for output in infer.outputs]}
+                    "outputs": list(tensors)}
         if infer.id is not None:
             response["id"] = infer.id
+        binary_parts = [chunk for chunk in chunks if chunk is not None]
+        if binary_parts:
+            return binary_response(V2InferResponseSchema().dump(response), binary_parts)
         return response

@@ -53,9 +53,13 @@ class V2RequestInputSchema(V2Schema):
                         metadata={"example": [1, 28]})
     datatype = fields.String(required=True, metadata={"enum": list(V2_DATATYPES),
                                                       "example": "FP64"})
-    parameters = fields.Dict(metadata={"example": {}})
-    data = fields.Raw(required=True, metadata={
-        "description": "row-major values, flat or nested",
+    parameters = fields.Dict(metadata={
+        "description": "`binary_data_size`: the tensor is sent as that many bytes of binary "
+                       "tensor data after the JSON (instead of `data`)",
+        "example": {}})
+    data = fields.Raw(metadata={
+        "description": "row-major values, flat or nested (required unless the tensor is "
+                       "binary: `parameters.binary_data_size`)",
         "example": [SEED_RECORD[name] for name in FEATURES]})
 
 
@@ -64,20 +68,25 @@ class V2RequestOutputSchema(V2Schema):
 
     name = fields.String(required=True, metadata={"enum": list(OUTPUT_NAMES),
                                                   "example": "probability"})
-    parameters = fields.Dict(metadata={"example": {}})
+    parameters = fields.Dict(metadata={
+        "description": "`binary_data`: true for this output as binary tensor data (overrides "
+                       "the request's `binary_data_output`)",
+        "example": {"binary_data": False}})
 
 
 class V2InferRequestSchema(V2Schema):
     """An inference request of the Open Inference Protocol."""
 
     id = fields.String(metadata={"example": "req-1"})
-    parameters = fields.Dict(metadata={"example": {}})
+    parameters = fields.Dict(metadata={
+        "description": "`binary_data_output`: true for every output as binary tensor data",
+        "example": {}})
     inputs = fields.List(fields.Nested(V2RequestInputSchema), required=True,
                          metadata={"minItems": 1})
     outputs = fields.List(fields.Nested(V2RequestOutputSchema))
 
     def load(self, data, *, many=None, partial=None, unknown=None):
-        """The parsed request (accident_api.blueprints.v2.tensors.InferRequest)."""
+        """The parsed request (tensors.InferRequest) from the parser's binary.InferenceBody."""
         return parse_request(data, current_app.config["MAX_BATCH_SIZE"])
 
 
@@ -87,6 +96,10 @@ class V2ResponseOutputSchema(V2Schema):
     name = fields.String(metadata={"example": "probability"})
     shape = fields.List(fields.Integer(), metadata={"example": [1]})
     datatype = fields.String(metadata={"example": "FP64"})
+    parameters = fields.Dict(metadata={
+        "description": "`binary_data_size`: the output is that many bytes of binary tensor "
+                       "data after the JSON header (instead of `data`)",
+        "example": {"binary_data_size": 8}})
     data = fields.List(fields.Raw(), metadata={"example": [0.27]})
 
 
