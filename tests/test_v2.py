@@ -1,5 +1,7 @@
 """Open Inference Protocol (V2): app-level protocol JSON; tritonclient, in its binary default and
 in JSON, against real gunicorn (the binary extension's own tests: tests/test_v2_binary.py)."""
+import uuid
+
 import numpy as np
 import pytest
 
@@ -30,7 +32,8 @@ def test_model_metadata(client):
     version = meta["versions"][0]
     assert meta["name"] == NAME and meta["platform"]
     assert meta["inputs"] == [{"name": "input-0", "datatype": "FP64", "shape": [-1, 28]}]
-    assert [o["name"] for o in meta["outputs"]] == ["predict", "probability"]
+    assert [(o["name"], o["datatype"]) for o in meta["outputs"]] == [
+        ("predict", "INT64"), ("probability", "FP64"), ("prediction_id", "BYTES")]
     assert client.get(f"/v2/models/{NAME}/versions/{version}").get_json() == meta
 
 
@@ -47,6 +50,15 @@ def test_infer_matrix_equals_predict_batch(client):
     batch = client.post("/predict/batch", json={"records": records}).get_json()["predictions"]
     assert outputs["predict"]["data"] == [p["prediction"] for p in batch]
     assert outputs["probability"]["data"] == [p["probability"] for p in batch]
+
+
+def test_infer_answers_prediction_ids_that_feedback_takes_back(client):
+    response = client.post(INFER, json={"inputs": [matrix([ROW, ROW])]})
+    (ids,) = [o for o in response.get_json()["outputs"] if o["name"] == "prediction_id"]
+    assert ids["datatype"] == "BYTES" and ids["shape"] == [2] and len(set(ids["data"])) == 2
+    recorded = client.post("/feedback", json=[{"prediction_id": prediction_id, "actual": 1}
+                                              for prediction_id in ids["data"]])
+    assert recorded.get_json()["summary"]["recorded"] == 2
 
 
 def test_infer_one_tensor_per_feature_and_requested_outputs(client):
@@ -219,7 +231,12 @@ def test_tritonclient_equals_predict(triton, predict_answers, binary_inputs, lay
     assert result.get_response()["id"] == "r-7"
     in_binary = {o["name"]: "binary_data_size" in o.get("parameters", {})
                  for o in result.get_response()["outputs"]}
-    assert in_binary == dict.fromkeys(("predict", "probability"), outputs != "json")
+    named = ("predict", "probability") + (("prediction_id",) if outputs == "unnamed" else ())
+    assert in_binary == dict.fromkeys(named, outputs != "json")
     classes, probabilities = predict_answers
     assert result.as_numpy("predict").tolist() == classes
     assert result.as_numpy("probability").tolist() == probabilities
+    if outputs == "unnamed":  # every output: the prediction ids too, BYTES decoded
+        ids = [value.decode() for value in result.as_numpy("prediction_id").tolist()]
+        assert len(set(ids)) == len(TRITON_ROWS)
+        assert all(uuid.UUID(i).version == 7 for i in ids)

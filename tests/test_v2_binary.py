@@ -6,6 +6,7 @@ import struct
 from collections import Counter
 
 import numpy as np
+from tritonclient.utils import deserialize_bytes_tensor
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -57,13 +58,18 @@ def post_binary(client, header, *chunks, length=None):
                        content_type="application/octet-stream")
 
 
+def answers(outputs) -> dict:
+    """{output name: data} of a response's outputs, the prediction ids (new each time) left out."""
+    return {o["name"]: o["data"] for o in outputs if o["name"] != "prediction_id"}
+
+
 def json_outputs(client, rows):
-    """{output name: data} of the same rows sent as JSON."""
+    """{output name: data} of the same rows sent as JSON (prediction ids left out)."""
     body = {"inputs": [{"name": "input-0", "shape": [len(rows), len(FEATURES)],
                         "datatype": "FP64", "data": [v for row in rows for v in row]}]}
     response = client.post(INFER, json=body)
     assert response.status_code == 200, response.get_json()
-    return {o["name"]: o["data"] for o in response.get_json()["outputs"]}
+    return answers(response.get_json()["outputs"])
 
 
 def split_response(response):
@@ -76,8 +82,11 @@ def split_response(response):
         if "data" in output:
             continue
         size = output["parameters"]["binary_data_size"]
-        arrays[output["name"]] = np.frombuffer(body[offset:offset + size],
-                                               dtype=DTYPES[output["datatype"]])
+        raw = body[offset:offset + size]
+        if output["datatype"] == "BYTES":  # each element: 4-byte little-endian length, bytes
+            arrays[output["name"]] = deserialize_bytes_tensor(raw)
+        else:
+            arrays[output["name"]] = np.frombuffer(raw, dtype=DTYPES[output["datatype"]])
         offset += size
     assert offset == len(body)
     return header, arrays
@@ -98,7 +107,7 @@ def test_binary_matrix_in_each_datatype_predicts_like_json(client, datatype):
     assert response.mimetype == "application/json" and HEADER_LENGTH not in response.headers
     body = response.get_json()
     assert body["id"] == "b1"
-    assert {o["name"]: o["data"] for o in body["outputs"]} == json_outputs(client, rows)
+    assert answers(body["outputs"]) == json_outputs(client, rows)
 
 
 def test_fp32_values_are_the_float32_numbers_sent(client):
@@ -106,8 +115,7 @@ def test_fp32_values_are_the_float32_numbers_sent(client):
     tensor, raw = binary_input("input-0", rows, "FP32")
     response = post_binary(client, {"inputs": [tensor]}, raw)
     as_float32 = np.asarray(rows, dtype="<f4").astype("float64").tolist()
-    assert {o["name"]: o["data"] for o in response.get_json()["outputs"]} == \
-        json_outputs(client, as_float32)
+    assert answers(response.get_json()["outputs"]) == json_outputs(client, as_float32)
 
 
 def test_per_feature_tensors_binary_and_json_mixed(client):
@@ -124,8 +132,7 @@ def test_per_feature_tensors_binary_and_json_mixed(client):
         chunks.append(raw)
     response = post_binary(client, {"inputs": inputs}, *chunks)
     assert response.status_code == 200, response.get_json()
-    assert {o["name"]: o["data"] for o in response.get_json()["outputs"]} == \
-        json_outputs(client, rows)
+    assert answers(response.get_json()["outputs"]) == json_outputs(client, rows)
 
 
 def test_binary_outputs_for_all_and_per_output_overrides(client):
@@ -141,7 +148,8 @@ def test_binary_outputs_for_all_and_per_output_overrides(client):
     assert [(o["name"], o["datatype"], o["shape"], o["parameters"], "data" in o)
             for o in header["outputs"]] == [
         ("predict", "INT64", [4], {"binary_data_size": 32}, False),
-        ("probability", "FP64", [4], {"binary_data_size": 32}, False)]
+        ("probability", "FP64", [4], {"binary_data_size": 32}, False),
+        ("prediction_id", "BYTES", [4], {"binary_data_size": 4 * (4 + 36)}, False)]
     assert arrays["predict"].tolist() == expected["predict"]
     assert arrays["probability"].tolist() == expected["probability"]
 

@@ -5,6 +5,7 @@ tensor [N, 28] in feature order, or one tensor [N] per feature named after it; o
 `predict` (INT64 classes) and `probability` (FP64 P(severe)). Tensors travel as JSON or as
 binary tensor data (the protocol's `binary_tensor_data` extension, .binary), in both directions.
 """
+import numpy as np
 from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
@@ -93,7 +94,8 @@ def _metadata(predictor) -> dict:
         # accepted too but not listed, since metadata lists what a client must send
         "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, N_FEATURES]}],
         "outputs": [{"name": "predict", "datatype": "INT64", "shape": [-1]},
-                    {"name": "probability", "datatype": "FP64", "shape": [-1]}],
+                    {"name": "probability", "datatype": "FP64", "shape": [-1]},
+                    {"name": "prediction_id", "datatype": "BYTES", "shape": [-1]}],
     }
 
 
@@ -134,12 +136,16 @@ class ModelInfer(MethodView):
     @v2_errors(400, 404, 413, 503)
     @blp.doc(**binary.OPENAPI)
     def post(self, infer, name, version=None):
-        """Inference: `predict` and `probability` for each row, in order."""
+        """Inference: `predict`, `probability` and `prediction_id` for each row, in order.
+
+        `prediction_id` (BYTES) is what POST /feedback takes back with the true outcome.
+        """
         served = requested_model(name, version)
         predictor = served.predictor
         prediction = served.predict(infer.rows)
         values = {"predict": ("INT64", prediction.classes),
-                  "probability": ("FP64", prediction.probabilities)}
+                  "probability": ("FP64", prediction.probabilities),
+                  "prediction_id": ("BYTES", np.array(prediction.ids, dtype=object))}
         tensors, chunks = zip(*(output_tensor(output.name, *values[output.name], output.binary)
                                 for output in infer.outputs))
         response = {"model_name": predictor.name, "model_version": predictor.version,

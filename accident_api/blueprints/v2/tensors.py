@@ -19,7 +19,7 @@ from model.domain import NOT_A_CODE, NOT_FINITE, NOT_INTEGER
 from model.feature_specs import FEATURES
 
 V2_DATATYPES = ("FP64", "FP32", "INT64", "INT32")
-OUTPUT_NAMES = ("predict", "probability")
+OUTPUT_NAMES = ("predict", "probability", "prediction_id")
 # The field label of a rejection stays bounded: a feature name or one of the request's keys
 # (tensor names are the client's choice).
 LABELLED_FIELDS = frozenset(FEATURES) | {"inputs", "outputs", "id", "parameters", "name",
