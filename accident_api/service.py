@@ -41,6 +41,7 @@ class ServedModel:
             reference = predictor.card.get("reference") or {}
             self.drift = DriftCounter(reference, FEATURES)
             export_reference_ratios(reference)
+            metrics.set_reference_metrics(predictor.card["metrics"])
             export_model_info(predictor, served=True)
 
     @classmethod
