@@ -55,7 +55,7 @@ def _roc_auc(y_true, probabilities):
 
 
 def reliability_bins(y_true, probabilities, n_bins: int = CALIBRATION_BINS) -> list:
-    """Reliability-diagram data: per equal-width bin of P(severe), its rows, mean P and share severe.
+    """Reliability-diagram data: each equal-width bin's rows, mean P(severe) and share severe.
 
     A probability on an inner edge falls in the lower bin, as in scikit-learn's
     ``calibration_curve(strategy="uniform")``, whose points are the non-empty bins' means here.

@@ -2,11 +2,12 @@
 
 ``load_model`` checks the card and the files' sha256 *before* anything is deserialised, so a
 tampered or swapped file is never unpickled. Either backend computes the forest's score; the
-card's isotonic calibration map (``model.calibration``) turns it into the probability served. Both backends are set up for single-row latency:
-one thread per call, no per-call pool, one model call per ``predict`` (batches included). The
-ONNX session is created at load time, so gunicorn's ``preload_app`` shares it with its workers.
-joblib (and, through the pickle, scikit-learn and scipy) is imported only when the scikit-learn
-backend loads: an ONNX-backend server never imports them.
+isotonic calibration map beside it (``model.calibration``) turns that into the probability
+served. Both backends are set up for single-row latency: one thread per call, no per-call
+pool, one model call per ``predict`` (batches included). The ONNX session is created at load
+time, so gunicorn's ``preload_app`` shares it with its workers. joblib (and, through the
+pickle, scikit-learn and scipy) is imported only when the scikit-learn backend loads: an
+ONNX-backend server never imports them.
 """
 
 from typing import NamedTuple
