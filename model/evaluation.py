@@ -73,8 +73,8 @@ def reliability_bins(y_true, probabilities, n_bins: int = CALIBRATION_BINS) -> l
     observed = np.bincount(index, weights=np.asarray(y_true, dtype="float64"), minlength=n_bins)
     return [
         {
-            "lower": float(edges[b]),
-            "upper": float(edges[b + 1]),
+            "lower": round(float(edges[b]), 12),  # 0.3, not linspace's 0.30000000000000004
+            "upper": round(float(edges[b + 1]), 12),
             "rows": int(rows[b]),
             "mean_predicted": float(predicted[b] / rows[b]) if rows[b] else None,
             "observed": float(observed[b] / rows[b]) if rows[b] else None,

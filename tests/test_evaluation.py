@@ -33,8 +33,7 @@ def test_reliability_bins_are_calibration_curves_uniform_bins():
     np.testing.assert_allclose([b["mean_predicted"] for b in filled], predicted, rtol=0,
                                atol=1e-12)
     assert sum(b["rows"] for b in bins) == len(probabilities)
-    assert [(b["lower"], b["upper"]) for b in bins] == [
-        pytest.approx((i / 10, (i + 1) / 10)) for i in range(10)]
+    assert [(b["lower"], b["upper"]) for b in bins] == [(i / 10, (i + 1) / 10) for i in range(10)]
 
 
 def test_an_empty_bin_has_rows_zero_and_no_means():
