@@ -59,6 +59,7 @@ class ServedModel:
             reference = predictor.card.get("reference") or {}
             self.drift = DriftCounter(reference, FEATURES)
             export_reference_ratios(reference)
+            metrics.set_reference_metrics(predictor.card)
             export_model_info(predictor, served=True)
 
     @classmethod

@@ -17,6 +17,8 @@ from model.hashing import sha256_file
 CARD_FILE = "model_card.json"
 JOBLIB_FILE = "model.joblib"
 ONNX_FILE = "model.onnx"
+CALIBRATION_FILE = "calibration.json"
+ARTIFACT_FILES = {"joblib": JOBLIB_FILE, "onnx": ONNX_FILE, "calibration": CALIBRATION_FILE}
 REQUIRED_KEYS = (
     "name",
     "version",
@@ -28,6 +30,9 @@ REQUIRED_KEYS = (
     "artifacts",
     "features",
     "reference",
+    # cards written before calibrated probabilities are refused: the API promises a
+    # calibrated `probability`, and an identity map would break that promise silently
+    "calibration",
 )
 # Library versions a backend needs to match exactly: unpickling a forest written by another
 # scikit-learn (or numpy major) is unsafe or breaks; the ONNX file is read by any onnxruntime.
@@ -80,12 +85,16 @@ def read_card(model_dir) -> dict:
         ) from exc
     missing = [key for key in REQUIRED_KEYS if not isinstance(card, dict) or key not in card]
     if missing:
-        raise ModelCorruptError(f"model card {path} lacks {missing}: retrain the model")
+        raise ModelCorruptError(
+            f"model card {path} lacks {missing} (written by an older or other version of the "
+            "training code): retrain the model with this version (`accident-api train`)"
+        )
     return card
 
 
 def verify_artifact(model_dir, card: dict, kind: str) -> Path:
-    """Check feature order and the sha256 of the ``kind`` ("joblib"|"onnx") file against the card.
+    """Check feature order and the sha256 of the ``kind`` file (a key of ARTIFACT_FILES:
+    "joblib", "onnx", "calibration") against the card.
 
     Returns the artifact's path; raises before anything is loaded from it.
 
@@ -103,7 +112,7 @@ def verify_artifact(model_dir, card: dict, kind: str) -> Path:
             "retrain the model with this version"
         )
     entry = card["artifacts"].get(kind) or {}
-    path = Path(model_dir) / entry.get("file", JOBLIB_FILE if kind == "joblib" else ONNX_FILE)
+    path = Path(model_dir) / entry.get("file", ARTIFACT_FILES[kind])
     if not path.is_file():
         raise ModelNotFoundError(
             f"no {kind} model file at {path}: run `accident-api train --out {model_dir}`"

@@ -116,7 +116,8 @@ def _train(args) -> int:
     }
     options = {
         "hyperparameters": hyperparameters, "seed": args.seed, "test_size": args.test_size,
-        "years": args.years, "test_year": args.test_year,
+        "calibration_size": args.calibration_size, "years": args.years,
+        "test_year": args.test_year,
     }
     try:
         if args.raw_dir:
@@ -137,6 +138,12 @@ def _print_card(card: dict, out) -> None:
     print(f"  random split of {card['split']['fit_years']}:")
     for key in ("roc_auc", "f1", "precision", "recall", "accuracy"):
         print(f"  {key:<9} {metrics[key]:.3f}   (majority baseline {metrics['baseline'][key]:.3f})")
+    calibration = card["calibration"]
+    before = calibration["test"]["before"]
+    print(f"  calibrated ({calibration['method']}, {calibration['rows']} rows): ECE "
+          f"{before['ece']:.3f} -> {metrics['ece']:.3f}, Brier {before['brier']:.4f} -> "
+          f"{metrics['brier']:.4f} ({calibration['bins']['count']} "
+          f"{calibration['bins']['strategy']} bins)")
     for year, result in card["metrics_by_test_year"].items():
         auc = "n/a" if result["roc_auc"] is None else f"{result['roc_auc']:.3f}"
         print(f"  test year {year}: roc_auc {auc}, f1 {result['f1']:.3f}, "
@@ -198,6 +205,13 @@ def add_train_command(subparsers) -> None:
         type=float,
         default=train_defaults.TEST_SIZE,
         help="held-out share (default 0.2)",
+    )
+    parser.add_argument(
+        "--calibration-size",
+        type=float,
+        default=train_defaults.CALIBRATION_SIZE,
+        help="share of the non-test rows held out from the forest to fit the probability "
+        "calibration on (default 0.2)",
     )
     parser.add_argument("--n-estimators", type=int, default=defaults["n_estimators"], help="trees")
     parser.add_argument(

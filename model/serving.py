@@ -1,11 +1,13 @@
 """Load a verified model artifact and predict P(severe) with ONNX Runtime or scikit-learn.
 
-``load_model`` checks the card and the file's sha256 *before* anything is deserialised, so a
-tampered or swapped file is never unpickled. Both backends are set up for single-row latency:
-one thread per call, no per-call pool, one model call per ``predict`` (batches included). The
-ONNX session is created at load time, so gunicorn's ``preload_app`` shares it with its workers.
-joblib (and, through the pickle, scikit-learn and scipy) is imported only when the scikit-learn
-backend loads: an ONNX-backend server never imports them.
+``load_model`` checks the card and the files' sha256 *before* anything is deserialised, so a
+tampered or swapped file is never unpickled. Either backend computes the forest's score; the
+isotonic calibration map beside it (``model.calibration``) turns that into the probability
+served. Both backends are set up for single-row latency: one thread per call, no per-call
+pool, one model call per ``predict`` (batches included). The ONNX session is created at load
+time, so gunicorn's ``preload_app`` shares it with its workers. joblib (and, through the
+pickle, scikit-learn and scipy) is imported only when the scikit-learn backend loads: an
+ONNX-backend server never imports them.
 """
 
 from typing import NamedTuple
@@ -13,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import onnxruntime as ort
 
+from model.calibration import read_calibration
 from model.card import check_versions, read_card, verify_artifact
 from model.errors import ModelCorruptError
 from model.feature_specs import FEATURES
@@ -75,26 +78,39 @@ class _SklearnBackend:
 
 
 class Predictor:
-    """A loaded, verified model: ``predict``/``predict_proba`` on float64 rows in FEATURES order."""
+    """A loaded, verified model: ``predict``/``predict_proba`` on float64 rows in FEATURES order.
 
-    def __init__(self, card: dict, backend: str, engine):
+    ``calibration`` maps the forest's scores to the served probabilities
+    (``model.calibration.IsotonicMap``).
+    """
+
+    def __init__(self, card: dict, backend: str, engine, calibration):
         self.card = card
         self.name = card["name"]
         self.version = card["version"]
         self.backend = backend
         self.threshold = float(card["threshold"])
         self.feature_names = FEATURES
+        self.calibration = calibration
         self._engine = engine
 
-    def predict_proba(self, rows) -> np.ndarray:
-        """P(severe) for each row of ``rows`` (array-like (n, 28)); one model call."""
+    def forest_scores(self, rows) -> np.ndarray:
+        """The forest's uncalibrated P(severe) score of each row (array-like (n, 28)).
+
+        What the ONNX/scikit-learn parity is measured on; one model call.
+        """
         rows = np.ascontiguousarray(rows, dtype=np.float64)
         if rows.ndim != 2 or rows.shape[1] != len(FEATURES):
             raise ValueError(f"expected rows of shape (n, {len(FEATURES)}), got {rows.shape}")
         return np.asarray(self._engine.predict_proba(rows), dtype=np.float64)
 
+    def predict_proba(self, rows) -> np.ndarray:
+        """Calibrated P(severe) for each row of ``rows`` (array-like (n, 28)); one model call."""
+        return self.calibration(self.forest_scores(rows))
+
     def predict(self, rows) -> Prediction:
-        """Classes (P(severe) >= the card's threshold) and probabilities; one model call."""
+        """Classes (calibrated P(severe) >= the card's threshold) and calibrated probabilities;
+        one model call."""
         probabilities = self.predict_proba(rows)
         return Prediction((probabilities >= self.threshold).astype(np.int64), probabilities)
 
@@ -105,7 +121,7 @@ def load_model(path="models", backend: str = "onnx") -> Predictor:
     Parameters
     ----------
     path : str or Path
-        Model directory (model.joblib, model.onnx, model_card.json).
+        Model directory (model.joblib, model.onnx, calibration.json, model_card.json).
     backend : {"onnx", "sklearn"}
         Which artifact serves: ONNX Runtime (default, fastest) or the scikit-learn forest.
 
@@ -122,6 +138,7 @@ def load_model(path="models", backend: str = "onnx") -> Predictor:
         raise ValueError(f"unknown model backend {backend!r}: use one of {BACKENDS}")
     card = read_card(path)
     artifact = verify_artifact(path, card, "onnx" if backend == "onnx" else "joblib")
+    calibration = read_calibration(verify_artifact(path, card, "calibration"))
     check_versions(card, backend)
     engine = _OnnxBackend(artifact) if backend == "onnx" else _SklearnBackend(artifact)
-    return Predictor(card, backend, engine)
+    return Predictor(card, backend, engine, calibration)

@@ -1,9 +1,12 @@
-"""Training: split, impute, fit, evaluate against a baseline, export joblib + ONNX + model card.
+"""Training: split, impute, fit, calibrate, evaluate against a baseline, export joblib + ONNX +
+calibration map + model card.
 
 Several BAAC years can be trained on at once. Without a test year, every row goes into one
-stratified random split. With ``test_year``, the model is fit (and random-split evaluated) on
-the years before it only, then evaluated on each later year as a deployed model would meet
-them; the card records both, and the row counts of every year.
+stratified random split (train / calibration / test). With ``test_year``, the model is fit,
+calibrated and random-split evaluated on the years before it only, then evaluated on each
+later year as a deployed model would meet them; the card records both, and the row counts of
+every year. Every metric describes what is served: the calibrated probability at the card's
+threshold.
 """
 
 import sys
@@ -14,27 +17,30 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-import onnxruntime as ort
-from onnx import TensorProto, helper
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import DoubleTensorType
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.model_selection import train_test_split
 
 from model import baac, synth
-from model.card import JOBLIB_FILE, ONNX_FILE, library_versions, write_card
-from model.dataset import build_dataset, check_test_year, row_counts, sum_reports
+from model.calibration import fit_isotonic, write_calibration
+from model.card import CALIBRATION_FILE, JOBLIB_FILE, ONNX_FILE, library_versions, write_card
+from model.dataset import build_dataset, check_test_year, row_counts, split_rows, sum_reports
 from model.evaluation import (  # noqa: F401  (re-exported: model.train.evaluate)
+    CALIBRATION_BINS,
     THRESHOLD,
     evaluate,
     evaluate_later_years,
+    evaluate_served,
 )
 from model.features import FEATURE_SPECS, FEATURES
 from model.hashing import sha256_file
 from model.impute import Imputer
+from model.onnx_export import (  # noqa: F401  (re-exported: model.train.ParityError)
+    ParityError,
+    check_parity,
+    export_onnx,
+)
 from model.reference import build_reference
-from model.validation import PARITY_TOLERANCE
 from model.train_defaults import (  # noqa: F401  (re-exported: model.train.SEED, ...)
+    CALIBRATION_SIZE,
     DEFAULT_HYPERPARAMETERS,
     SEED,
     TEST_SIZE,
@@ -43,73 +49,8 @@ from model.train_defaults import (  # noqa: F401  (re-exported: model.train.SEED
 NAME = "accident-severity-rf"
 
 
-class ParityError(RuntimeError):
-    """The ONNX export does not reproduce the scikit-learn forest on the held-out split."""
-
-
 def _log(message: str) -> None:
     print(f"[train {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _round_input_to_float32(onx):
-    """Prefix the graph with Cast(float32) -> Cast(float64) on its input.
-
-    scikit-learn trees compare ``float32(x) <= threshold`` (they cast X to float32 before
-    predicting), while a double-input ONNX tree compares ``x <= threshold``: a value within a
-    float32 ulp of a threshold then takes another branch (seen on real latitudes). Rounding the
-    input the same way inside the graph makes every comparison identical to scikit-learn's.
-    """
-    graph = onx.graph
-    source = graph.input[0].name
-    for node in graph.node:
-        node.input[:] = ["input_rounded" if name == source else name for name in node.input]
-    casts = [
-        helper.make_node("Cast", [source], ["input_float32"], to=TensorProto.FLOAT),
-        helper.make_node("Cast", ["input_float32"], ["input_rounded"], to=TensorProto.DOUBLE),
-    ]
-    for position, node in enumerate(casts):
-        graph.node.insert(position, node)
-    return onx
-
-
-def export_onnx(forest) -> bytes:
-    """Convert the forest to ONNX: float64 ``input`` (n, 28), probabilities as a plain tensor."""
-    onx = convert_sklearn(
-        forest,
-        initial_types=[("input", DoubleTensorType([None, len(FEATURES)]))],
-        options={id(forest): {"zipmap": False}},
-        target_opset={"": 17, "ai.onnx.ml": 3},
-    )
-    return _round_input_to_float32(onx).SerializeToString()
-
-
-def check_parity(
-    forest, onnx_bytes: bytes, rows: np.ndarray, tolerance: float = PARITY_TOLERANCE
-) -> dict:
-    """Compare ONNX Runtime with scikit-learn on ``rows``; raise ParityError when they disagree.
-
-    Returns
-    -------
-    dict
-        rows, same_class (count), max_abs_diff_probability, tolerance, passed.
-    """
-    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    onnx_proba = session.run(["probabilities"], {"input": rows})[0][:, 1]
-    sk_proba = forest.predict_proba(rows)[:, 1]
-    same = int(((onnx_proba >= THRESHOLD) == (sk_proba >= THRESHOLD)).sum())
-    diff = float(np.max(np.abs(onnx_proba - sk_proba))) if len(rows) else 0.0
-    parity = {
-        "rows": int(len(rows)),
-        "same_class": same,
-        "max_abs_diff_probability": diff,
-        "tolerance": tolerance,
-        "passed": same == len(rows) and diff <= tolerance,
-    }
-    if not parity["passed"]:
-        raise ParityError(
-            f"ONNX export disagrees with scikit-learn on the held-out split: {parity}"
-        )
-    return parity
 
 
 def _feature_entries(train_rows: np.ndarray) -> list:
@@ -133,19 +74,37 @@ def _feature_entries(train_rows: np.ndarray) -> list:
     return entries
 
 
-def _save_artifacts(forest, test_rows: np.ndarray, out_dir: Path) -> dict:
-    """Export to ONNX, check parity (raises before anything is written), write both files.
+def _save_artifacts(forest, calibration, test_rows: np.ndarray, out_dir: Path) -> dict:
+    """Export to ONNX, check parity (raises before anything is written), write the three files.
 
     Returns the card's ``artifacts`` entry: file names, sha256 and the parity result.
     """
     onnx_bytes = export_onnx(forest)
-    parity = check_parity(forest, onnx_bytes, test_rows)
+    parity = check_parity(forest, onnx_bytes, test_rows, calibration)
     out_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(forest, out_dir / JOBLIB_FILE, compress=3)
     (out_dir / ONNX_FILE).write_bytes(onnx_bytes)
+    write_calibration(out_dir / CALIBRATION_FILE, calibration)
     return {
         "joblib": {"file": JOBLIB_FILE, "sha256": sha256_file(out_dir / JOBLIB_FILE)},
         "onnx": {"file": ONNX_FILE, "sha256": sha256_file(out_dir / ONNX_FILE), "parity": parity},
+        "calibration": {"file": CALIBRATION_FILE,
+                        "sha256": sha256_file(out_dir / CALIBRATION_FILE)},
+    }
+
+
+def _calibration_entry(calibration, rows: int, test: dict, by_test_year: dict) -> dict:
+    """The card's ``calibration``: the map's size and origin, Brier/ECE/reliability before and
+    after it on the test split and on each test year."""
+    return {
+        "method": "isotonic",
+        "fit_on": "the calibration split: rows of the fit years held out from both the "
+                  "forest's training rows and the test split",
+        "rows": rows,
+        "breakpoints": len(calibration),
+        "bins": {"count": CALIBRATION_BINS, "strategy": "equal-width"},
+        "test": test,
+        "by_test_year": by_test_year,
     }
 
 
@@ -157,9 +116,11 @@ def train(
     seed: int = SEED,
     test_size: float = TEST_SIZE,
     test_year: int | None = None,
+    calibration_size: float = CALIBRATION_SIZE,
     log=_log,
 ) -> dict:
-    """Build features, fit and evaluate the forest, write model.joblib, model.onnx and the card.
+    """Build features, fit, calibrate and evaluate the forest, write model.joblib, model.onnx,
+    calibration.json and the card.
 
     Parameters
     ----------
@@ -176,6 +137,8 @@ def train(
     test_year : int, optional
         Fit on the years before it only and evaluate on it and every later year read
         (``metrics_by_test_year`` in the card); by default all years are fit on.
+    calibration_size : float
+        Share of the non-test rows the calibration map is fitted on (the forest never sees them).
 
     Returns
     -------
@@ -199,39 +162,49 @@ def train(
         f"unknown severity {total['dropped_unknown_severity']}; values set missing: "
         f"{sum(total['missing'].values())}"
     )
-    x_train, x_test, y_train, y_test = train_test_split(
-        fit.frame, fit.target.to_numpy(), test_size=test_size, stratify=fit.target.to_numpy(),
-        random_state=seed,
-    )
-    imputer = Imputer().fit(x_train)  # learned on the training split only
-    train_rows = imputer.transform(x_train).to_numpy("float64")
-    test_rows = imputer.transform(x_test).to_numpy("float64")
+    split = split_rows(fit.target.to_numpy(), test_size, calibration_size, seed)
+    parts = [fit.take(positions) for positions in split]
+    imputer = Imputer().fit(parts[0].frame)  # learned on the forest's training rows only
+    train_rows, calibration_rows, test_rows = (
+        imputer.transform(part.frame).to_numpy("float64") for part in parts)
+    y_train, y_calibration, y_test = (part.target.to_numpy() for part in parts)
     log(f"fitting RandomForest {params} on {len(train_rows)} rows")
     forest = RandomForestClassifier(**params, n_jobs=-1).fit(train_rows, y_train)
     forest.set_params(n_jobs=1)  # serving: one thread per call, no per-call pool
-    probabilities = forest.predict_proba(test_rows)[:, 1]
-    metrics = evaluate(y_test, probabilities)
+
+    def score(rows):
+        return forest.predict_proba(rows)[:, 1]
+
+    calibration = fit_isotonic(score(calibration_rows), y_calibration)
+    metrics, calibration_test = evaluate_served(y_test, score(test_rows), calibration)
+    log(
+        f"calibrated on {len(calibration_rows)} rows ({len(calibration)} breakpoints): held-out "
+        f"ECE {calibration_test['before']['ece']:.3f} -> {metrics['ece']:.3f}, "
+        f"Brier {calibration_test['before']['brier']:.4f} -> {metrics['brier']:.4f}"
+    )
     log(
         f"held-out ROC-AUC {metrics['roc_auc']:.3f}, F1 {metrics['f1']:.3f}, "
         f"accuracy {metrics['accuracy']:.3f} "
         f"(majority baseline accuracy {metrics['baseline']['accuracy']:.3f})"
     )
-    by_test_year = evaluate_later_years(forest, imputer, data.select(later))
+    by_test_year, calibration_by_year = evaluate_later_years(
+        score, calibration, imputer, data.select(later))
     for year, result in by_test_year.items():
         auc = "n/a (one class)" if result["roc_auc"] is None else f"{result['roc_auc']:.3f}"
         log(f"test year {year} ({result['rows']} accidents): ROC-AUC {auc}, "
             f"F1 {result['f1']:.3f}, accuracy {result['accuracy']:.3f}")
     log("exporting to ONNX and checking parity on the held-out split")
     out_dir = Path(out_dir)
-    artifacts = _save_artifacts(forest, test_rows, out_dir)
+    artifacts = _save_artifacts(forest, calibration, test_rows, out_dir)
     card = {
         "name": NAME,
         "version": artifacts["joblib"]["sha256"][:12],
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": source,
-        "rows": row_counts(data, len(train_rows), len(test_rows), test_year),
+        "rows": row_counts(data, split, test_year),
         "class_balance": {
             "train_severe_share": float(y_train.mean()),
+            "calibration_severe_share": float(y_calibration.mean()),
             "test_severe_share": float(y_test.mean()),
             "severe": int(fit.target.sum()),
             "not_severe": int((1 - fit.target).sum()),
@@ -240,6 +213,7 @@ def train(
         "split": {
             "seed": seed,
             "test_size": test_size,
+            "calibration_size": calibration_size,
             "stratified": True,
             "fit_years": sorted(set(fit.year.tolist())),
             "test_year": test_year,
@@ -247,6 +221,8 @@ def train(
         "threshold": THRESHOLD,
         "metrics": metrics,
         "metrics_by_test_year": by_test_year,
+        "calibration": _calibration_entry(
+            calibration, len(calibration_rows), calibration_test, calibration_by_year),
         "libraries": library_versions(),
         "artifacts": artifacts,
         "imputation": imputer.fill_values_,
@@ -256,7 +232,8 @@ def train(
     }
     write_card(out_dir, card)
     log(
-        f"wrote {out_dir}/{{{JOBLIB_FILE},{ONNX_FILE},model_card.json}} version {card['version']} "
+        f"wrote {out_dir}/{{{JOBLIB_FILE},{ONNX_FILE},{CALIBRATION_FILE},model_card.json}} "
+        f"version {card['version']} "
         f"in {card['training_seconds']} s"
     )
     return card

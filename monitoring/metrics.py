@@ -19,6 +19,9 @@ from prometheus_client import Counter, Gauge, Histogram
 from monitoring.recorder import BufferedRecorder, PeriodicFlusher, Recorder
 
 LABELS = ("not_severe", "severe")  # index = predicted class
+# The card's test metrics exported as model_reference_metric{metric}: every card has each of
+# them for its random test split (both classes are always in it, so ROC-AUC is defined).
+REFERENCE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "brier", "ece")
 
 # The histograms' bucket edges this process's metrics were built with (None: not yet built).
 _buckets = None
@@ -74,6 +77,7 @@ def _define(inference_buckets, probability_buckets, batch_size_buckets) -> None:
     global HTTP_REQUESTS, INFERENCE_TIME, API_PREDICT, IN_FLIGHT, MODEL_INFO, PREDICTIONS
     global PROBABILITY, BATCH_SIZE, INPUT_REJECTED, FEATURE_BIN, REFERENCE_RATIO, FLUSH_ERRORS
     global EXPECTED_OUTCOME, FEEDBACK, FEEDBACK_REJECTED, FEEDBACK_DELAY, LOG_WRITTEN, LOG_DROPPED
+    global REFERENCE_METRIC
     global _children
     # --- the user's sketch names (its dashboard queries must keep working) -------------------
     HTTP_REQUESTS = Counter(
@@ -114,6 +118,11 @@ def _define(inference_buckets, probability_buckets, batch_size_buckets) -> None:
     REFERENCE_RATIO = Gauge(
         "model_feature_reference_ratio", "Training share of each reference bin of a feature.",
         ["feature", "bin"], multiprocess_mode="max")
+    # set in the process that loads the model (gunicorn's master, before forking): one writer
+    REFERENCE_METRIC = Gauge(
+        "model_reference_metric", "Each served model's test metrics from its card (held-out "
+        "split, calibrated probability at the card's threshold): what training promised.",
+        ["metric", "model_version"], multiprocess_mode="max")
 
     # --- model quality: labels that arrive later, and what the probabilities expect ----------
     EXPECTED_OUTCOME = Counter(
@@ -147,7 +156,7 @@ _METRIC_NAMES = frozenset({"HTTP_REQUESTS", "INFERENCE_TIME", "API_PREDICT", "IN
                            "MODEL_INFO", "PREDICTIONS", "PROBABILITY", "BATCH_SIZE",
                            "INPUT_REJECTED", "FEATURE_BIN", "REFERENCE_RATIO", "FLUSH_ERRORS",
                            "EXPECTED_OUTCOME", "FEEDBACK", "FEEDBACK_REJECTED", "FEEDBACK_DELAY",
-                           "LOG_WRITTEN", "LOG_DROPPED", "_children"})
+                           "LOG_WRITTEN", "LOG_DROPPED", "REFERENCE_METRIC", "_children"})
 
 
 def __getattr__(name):
@@ -244,3 +253,11 @@ def set_model_info(name: str, version: str, trained_at: str, source: str, backen
     MODEL_INFO.labels(name=name, version=version, trained_at=trained_at, source=source,
                       backend=backend).set(value)
 
+
+def set_reference_metrics(card: dict) -> None:
+    """Export a model card's test metrics (REFERENCE_METRICS of ``card["metrics"]``) as
+    model_reference_metric{metric, model_version}: a replaced model's stay, for the labels
+    of its predictions that arrive later."""
+    for name in REFERENCE_METRICS:
+        REFERENCE_METRIC.labels(metric=name, model_version=card["version"]).set(
+            float(card["metrics"][name]))

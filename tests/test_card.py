@@ -35,12 +35,15 @@ def test_card_has_the_contract_keys(card, trained_model_dir):
         "artifacts",
         "features",
         "reference",
+        "calibration",
     ):
         assert key in card, key
     assert card["name"] == "accident-severity-rf"
     assert card["version"] == sha256_file(trained_model_dir / "model.joblib")[:12]
     assert card["artifacts"]["onnx"]["sha256"] == sha256_file(trained_model_dir / "model.onnx")
     assert card["artifacts"]["onnx"]["parity"]["passed"] is True
+    assert card["artifacts"]["calibration"] == {
+        "file": "calibration.json", "sha256": sha256_file(trained_model_dir / "calibration.json")}
     assert card["source"]["kind"] == "baac" and len(card["source"]["files"]) == 4
     assert set(card["libraries"]) == {
         "python",
@@ -51,7 +54,8 @@ def test_card_has_the_contract_keys(card, trained_model_dir):
         "skl2onnx",
     }
     assert card["threshold"] == 0.5
-    for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix", "baseline"):
+    for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "brier", "ece",
+                "confusion_matrix", "baseline"):
         assert key in card["metrics"]
     assert tuple(f["name"] for f in card["features"]) == FEATURES
     for feature in card["features"]:
@@ -102,12 +106,25 @@ def test_verify_returns_the_path(card, trained_model_dir):
         card_module.verify_artifact(trained_model_dir, card, "onnx")
         == trained_model_dir / "model.onnx"
     )
+    assert (
+        card_module.verify_artifact(trained_model_dir, card, "calibration")
+        == trained_model_dir / "calibration.json"
+    )
 
 
-def test_verify_rejects_another_hash(card, trained_model_dir):
-    card["artifacts"]["joblib"]["sha256"] = "0" * 64
+@pytest.mark.parametrize("kind", ["joblib", "onnx", "calibration"])
+def test_verify_rejects_another_hash(card, trained_model_dir, kind):
+    card["artifacts"][kind]["sha256"] = "0" * 64
     with pytest.raises(ModelIntegrityError, match="will not be loaded"):
-        card_module.verify_artifact(trained_model_dir, card, "joblib")
+        card_module.verify_artifact(trained_model_dir, card, kind)
+
+
+def test_a_card_without_calibration_is_refused_with_what_to_do(card, tmp_path):
+    del card["calibration"]
+    card_module.write_card(tmp_path, card)
+    with pytest.raises(ModelCorruptError, match=r"lacks \['calibration'\] \(written by an "
+                                                r"older .*retrain the model with this version"):
+        card_module.read_card(tmp_path)
 
 
 @pytest.mark.parametrize("features", [None, ["place"], [{"nom": "place"}]])

@@ -1,5 +1,6 @@
 """Metrics: app-level values in the default registry, multiprocess sums through the sidecar."""
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -14,6 +15,8 @@ from prometheus_client import REGISTRY
 
 from accident_api.config import MODEL_EXTENSION
 from accident_api.schemas import SEED_RECORD
+from accident_api.service import reload_model
+from model import card as card_module
 from model.features import FEATURES
 from model.reference import assign_bins
 from tests.fixtures.service import TrickledRequest
@@ -119,6 +122,41 @@ def test_reference_ratios_and_model_info_exported(app):
     assert value("model_info", name=predictor.name, version=predictor.version,
                  trained_at=str(predictor.card["trained_at"]),
                  source=predictor.card["source"]["kind"], backend=predictor.backend) == 1
+
+
+def reference_metrics(version):
+    return {name: REGISTRY.get_sample_value("model_reference_metric",
+                                            {"metric": name, "model_version": version})
+            for name in ("accuracy", "precision", "recall", "f1", "roc_auc", "brier", "ece")}
+
+
+def test_the_cards_test_metrics_are_exported(app):
+    card = app.extensions[MODEL_EXTENSION].predictor.card
+    exported = reference_metrics(card["version"])
+    assert exported == {name: card["metrics"][name] for name in exported}
+    assert {s.labels["metric"] for m in REGISTRY.collect() if m.name == "model_reference_metric"
+            for s in m.samples} == set(exported)
+
+
+def test_the_reference_metrics_follow_a_model_swap(make_app, model_link, alt_model_dir,
+                                                   trained_model_dir):
+    app = make_app(MODEL_PATH=str(model_link.path))
+    original = card_module.read_card(trained_model_dir)
+    alternative = card_module.read_card(alt_model_dir)
+    assert original["metrics"]["f1"] != alternative["metrics"]["f1"]
+    log = logging.getLogger("test-swap")
+    try:
+        model_link.point_to(alt_model_dir)
+        assert reload_model(app, log)
+        exported = reference_metrics(alternative["version"])
+        assert exported == {name: alternative["metrics"][name] for name in exported}
+    finally:  # the session app's model again, for the other tests of this process
+        model_link.point_to(trained_model_dir)
+        assert reload_model(app, log)
+    # each version keeps its own values: the labels of its predictions come later
+    for card in (original, alternative):
+        exported = reference_metrics(card["version"])
+        assert exported == {name: card["metrics"][name] for name in exported}
 
 
 def test_latency_histogram_grouped_by_url_rule_without_health(client):

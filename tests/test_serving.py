@@ -47,11 +47,31 @@ def test_load_and_predict(trained_model_dir, rows, backend):
     np.testing.assert_array_equal(predictor.predict_proba(rows[:1]), result.probabilities[:1])
 
 
+@pytest.mark.parametrize("backend", ["onnx", "sklearn"])
+def test_the_served_probability_is_the_calibrated_forest_score(trained_model_dir, rows,
+                                                               backend):
+    predictor = load_model(trained_model_dir, backend)
+    breakpoints = json.loads((trained_model_dir / "calibration.json").read_text())
+    scores = predictor.forest_scores(rows)
+    expected = np.interp(scores, breakpoints["x"], breakpoints["y"])
+    result = predictor.predict(rows)
+    np.testing.assert_array_equal(result.probabilities, expected)
+    np.testing.assert_array_equal(result.classes, (expected >= predictor.card["threshold"]))
+    assert not np.array_equal(expected, scores)  # the map is not the identity
+
+
 def test_onnx_and_sklearn_agree(trained_model_dir, rows):
-    onnx_result = load_model(trained_model_dir, "onnx").predict(rows)
-    sklearn_result = load_model(trained_model_dir, "sklearn").predict(rows)
+    onnx_model, sklearn_model = (load_model(trained_model_dir, b) for b in ("onnx", "sklearn"))
+    # the forests agree within the parity tolerance (ONNX's tree ensemble outputs float32) ...
+    score_gap = np.abs(onnx_model.forest_scores(rows) - sklearn_model.forest_scores(rows))
+    assert score_gap.max() < 1e-6
+    # ... so the calibrated probabilities within the map's steepest slope times that gap
+    calibration = sklearn_model.calibration
+    slope = np.max(np.diff(calibration.y_) / np.diff(calibration.x_))
+    onnx_result, sklearn_result = onnx_model.predict(rows), sklearn_model.predict(rows)
+    assert np.max(np.abs(onnx_result.probabilities - sklearn_result.probabilities)) <= (
+        slope * score_gap.max())
     np.testing.assert_array_equal(onnx_result.classes, sklearn_result.classes)
-    assert np.max(np.abs(onnx_result.probabilities - sklearn_result.probabilities)) < 1e-6
 
 
 @pytest.mark.parametrize("feature", ["lat", "long"])
@@ -66,7 +86,7 @@ def test_parity_holds_next_to_every_split_threshold(trained_model_dir, rows, fea
     assert len(thresholds) > 10
     probe = np.repeat(rows[:1], len(thresholds), axis=0)
     probe[:, index] = np.nextafter(thresholds, -np.inf)
-    onnx_p = load_model(trained_model_dir, "onnx").predict_proba(probe)
+    onnx_p = load_model(trained_model_dir, "onnx").forest_scores(probe)
     sklearn_p = forest.predict_proba(probe)[:, 1]
     assert np.max(np.abs(onnx_p - sklearn_p)) < 1e-6
 
@@ -104,7 +124,9 @@ def test_missing_directory(tmp_path):
         load_model(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize("backend,name", [("onnx", "model.onnx"), ("sklearn", "model.joblib")])
+@pytest.mark.parametrize("backend,name", [("onnx", "model.onnx"), ("sklearn", "model.joblib"),
+                                          ("onnx", "calibration.json"),
+                                          ("sklearn", "calibration.json")])
 def test_missing_artifact(model_copy, backend, name):
     (model_copy / name).unlink()
     with pytest.raises(ModelNotFoundError, match=name):
@@ -123,7 +145,8 @@ def test_card_missing_keys(model_copy):
         load_model(model_copy)
 
 
-@pytest.mark.parametrize("backend,name", [("onnx", "model.onnx"), ("sklearn", "model.joblib")])
+@pytest.mark.parametrize("backend,name", [("onnx", "model.onnx"), ("sklearn", "model.joblib"),
+                                          ("sklearn", "calibration.json")])
 def test_tampered_artifact_is_never_loaded(model_copy, backend, name, monkeypatch):
     with (model_copy / name).open("ab") as handle:
         handle.write(b"\0")
@@ -144,7 +167,8 @@ def test_feature_order_mismatch(model_copy):
 
 @pytest.mark.parametrize(
     "backend,kind,name,message",
-    [("sklearn", "joblib", "model.joblib", "unpickle"), ("onnx", "onnx", "model.onnx", "ONNX")],
+    [("sklearn", "joblib", "model.joblib", "unpickle"), ("onnx", "onnx", "model.onnx", "ONNX"),
+     ("onnx", "calibration", "calibration.json", "calibration map")],
 )
 def test_corrupt_file_with_matching_hash(model_copy, backend, kind, name, message):
     (model_copy / name).write_bytes(b"garbage")
@@ -153,6 +177,17 @@ def test_corrupt_file_with_matching_hash(model_copy, backend, kind, name, messag
     card_module.write_card(model_copy, card)
     with pytest.raises(ModelCorruptError, match=message):
         load_model(model_copy, backend)
+
+
+def test_a_card_from_before_calibration_is_refused(model_copy):
+    """Serving it under an identity map would answer uncalibrated scores as probabilities."""
+    card = card_module.read_card(model_copy)
+    del card["calibration"], card["artifacts"]["calibration"]
+    card_module.write_card(model_copy, card)
+    (model_copy / "calibration.json").unlink()
+    for backend in ("onnx", "sklearn"):
+        with pytest.raises(ModelCorruptError, match=r"lacks \['calibration'\].*retrain"):
+            load_model(model_copy, backend)
 
 
 def test_sklearn_version_mismatch(model_copy):

@@ -6,10 +6,15 @@ import json
 import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.isotonic import IsotonicRegression
+from sklearn.model_selection import train_test_split
 
 from model import baac, cli, train
 from model.card import read_card
+from model.dataset import Dataset, build_dataset, split_rows
+from model.evaluation import calibration_figures, evaluate
 from model.hashing import sha256_file
+from model.impute import Imputer
 from model.serving import load_model
 
 TINY = {"n_estimators": 10, "max_depth": 6, "min_samples_leaf": 5}
@@ -27,32 +32,184 @@ def test_trained_model_is_better_than_the_baseline(trained_model_dir):
     assert metrics["f1"] > metrics["baseline"]["f1"]
     assert metrics["baseline"]["roc_auc"] == 0.5
     assert np.sum(metrics["confusion_matrix"]) == card["rows"]["test"]
-    assert card["rows"]["train"] + card["rows"]["test"] == card["rows"]["rows_out"]
+    rows = card["rows"]
+    assert rows["train"] + rows["calibration"] + rows["test"] == rows["rows_out"]
 
 
 def test_split_is_stratified(trained_model_dir):
     balance = read_card(trained_model_dir)["class_balance"]
     assert balance["train_severe_share"] == pytest.approx(balance["test_severe_share"], abs=0.01)
+    assert balance["calibration_severe_share"] == pytest.approx(
+        balance["test_severe_share"], abs=0.01)
 
 
-def test_imputation_never_sees_the_test_split(synthetic_raw_dir, tmp_path, monkeypatch):
+def test_the_three_splits_are_disjoint_and_cover_every_row():
+    target = np.random.default_rng(0).random(1000) < 0.4
+    split = split_rows(target, test_size=0.2, calibration_size=0.25, seed=3)
+    parts = [set(part.tolist()) for part in split]
+    assert [len(part) for part in parts] == [600, 200, 200]
+    assert not parts[0] & parts[1] and not parts[0] & parts[2] and not parts[1] & parts[2]
+    assert set.union(*parts) == set(range(1000))
+    for part in split:
+        assert target[part].mean() == pytest.approx(target.mean(), abs=0.01)
+    # the test rows are those of a plain stratified train/test split with the same seed
+    _, plain_test = train_test_split(np.arange(1000), test_size=0.2, stratify=target,
+                                     random_state=3)
+    np.testing.assert_array_equal(split.test, plain_test)
+    again = split_rows(target, test_size=0.2, calibration_size=0.25, seed=3)
+    for part, same in zip(split, again):
+        np.testing.assert_array_equal(part, same)
+
+
+@pytest.mark.parametrize("sizes,name", [((0.0, 0.2), "test_size 0.0"),
+                                        ((0.2, 1.0), "calibration_size 1.0")])
+def test_a_split_share_outside_zero_one_is_refused(sizes, name):
+    with pytest.raises(ValueError, match=f"{name} is not a share strictly between 0 and 1"):
+        split_rows(np.array([0, 1] * 50), *sizes, seed=0)
+
+
+@pytest.fixture
+def training_spy(monkeypatch):
+    """Record the split, the imputer's frame, the forest's rows and the calibration's scores."""
     seen = {}
-    real_split, real_fit = train.train_test_split, train.Imputer.fit
+    real_split, real_impute, real_forest = train.split_rows, train.Imputer.fit, \
+        train.RandomForestClassifier.fit
+    real_isotonic = train.fit_isotonic
 
-    def spy_split(*args, **kwargs):
-        parts = real_split(*args, **kwargs)
-        seen["test"] = set(parts[1].index)
-        return parts
+    def spy_split(target, *args, **kwargs):
+        seen["target"], seen["split"] = target, real_split(target, *args, **kwargs)
+        return seen["split"]
 
-    def spy_fit(self, frame):
-        seen["fit"] = set(frame.index)
-        return real_fit(self, frame)
+    def spy_impute(self, frame):
+        seen["imputer"] = frame
+        return real_impute(self, frame)
 
-    monkeypatch.setattr(train, "train_test_split", spy_split)
-    monkeypatch.setattr(train.Imputer, "fit", spy_fit)
+    def spy_forest(self, rows, y):
+        seen["forest_rows"], seen["forest_y"] = rows, y
+        seen["forest"] = self
+        return real_forest(self, rows, y)
+
+    def spy_isotonic(scores, y):
+        seen["isotonic_scores"], seen["isotonic_y"] = scores, y
+        return real_isotonic(scores, y)
+
+    monkeypatch.setattr(train, "split_rows", spy_split)
+    monkeypatch.setattr(train.Imputer, "fit", spy_impute)
+    monkeypatch.setattr(train.RandomForestClassifier, "fit", spy_forest)
+    monkeypatch.setattr(train, "fit_isotonic", spy_isotonic)
+    return seen
+
+
+def test_forest_imputer_and_calibration_each_see_only_their_split(
+        synthetic_raw_dir, tmp_path, training_spy):
     tables = {2021: baac.read_raw(synthetic_raw_dir)}
-    train.train(tables, tmp_path, {"kind": "synthetic"}, TINY, log=quiet)
-    assert seen["fit"] and seen["test"] and not seen["fit"] & seen["test"]
+    card = train.train(tables, tmp_path, {"kind": "synthetic"}, TINY, log=quiet)
+    data = build_dataset(tables)
+    split = training_spy["split"]
+    assert len(split.train) + len(split.calibration) + len(split.test) == len(data.target)
+    assert not (set(split.train) & set(split.calibration) or set(split.train) & set(split.test)
+                or set(split.calibration) & set(split.test))
+    assert (len(split.train), len(split.calibration), len(split.test)) == (
+        card["rows"]["train"], card["rows"]["calibration"], card["rows"]["test"])
+    # the imputer learns from the forest's training rows only, the forest fits those rows
+    assert training_spy["imputer"].index.equals(data.frame.index[split.train])
+    fill = Imputer().fit(data.frame.iloc[split.train])
+    expected = fill.transform(data.frame.iloc[split.train]).to_numpy("float64")
+    np.testing.assert_array_equal(training_spy["forest_rows"], expected)
+    # the calibration map is fitted on the calibration rows' forest scores and labels
+    calibration_rows = fill.transform(data.frame.iloc[split.calibration]).to_numpy("float64")
+    np.testing.assert_array_equal(
+        training_spy["isotonic_scores"],
+        training_spy["forest"].predict_proba(calibration_rows)[:, 1])
+    np.testing.assert_array_equal(training_spy["isotonic_y"],
+                                  data.target.to_numpy()[split.calibration])
+    assert card["calibration"]["rows"] == len(split.calibration)
+
+
+def card_splits(card, raw_dir) -> dict:
+    """The card's train / calibration / test rows (imputed with its fill values) and labels."""
+    data = build_dataset({2021: baac.read_raw(raw_dir)})
+    split = split_rows(data.target.to_numpy(), card["split"]["test_size"],
+                       card["split"]["calibration_size"], card["split"]["seed"])
+    return {name: (data.frame.iloc[positions].fillna(card["imputation"]).to_numpy("float64"),
+                   data.target.to_numpy()[positions])
+            for name, positions in zip(split._fields, split)}
+
+
+@pytest.mark.parametrize("backend", ["sklearn", "onnx"])
+def test_the_cards_metrics_are_those_of_the_served_probabilities(trained_model_dir,
+                                                                 synthetic_raw_dir, backend):
+    card = read_card(trained_model_dir)
+    rows, y_test = card_splits(card, synthetic_raw_dir)["test"]
+    predictor = load_model(trained_model_dir, backend)
+    served = evaluate(y_test, predictor.predict_proba(rows))
+    before = calibration_figures(y_test, predictor.forest_scores(rows))
+    after = calibration_figures(y_test, predictor.predict_proba(rows))
+    if backend == "sklearn":  # the very computation training made
+        assert served == card["metrics"]
+        assert (before, after) == (card["calibration"]["test"]["before"],
+                                   card["calibration"]["test"]["after"])
+    else:  # the same decisions; probabilities within the float32 forest's rounding
+        for key in ("confusion_matrix", "accuracy", "precision", "recall", "f1", "baseline"):
+            assert served[key] == card["metrics"][key], key
+        for key in ("roc_auc", "brier", "ece"):
+            assert served[key] == pytest.approx(card["metrics"][key], abs=1e-6), key
+    assert served["confusion_matrix"] == card["metrics"]["confusion_matrix"]
+    assert np.sum(served["confusion_matrix"]) == card["rows"]["test"]
+
+
+def test_the_map_is_sklearns_isotonic_regression_of_the_calibration_rows(trained_model_dir,
+                                                                         synthetic_raw_dir):
+    card = read_card(trained_model_dir)
+    splits = card_splits(card, synthetic_raw_dir)
+    predictor = load_model(trained_model_dir, "sklearn")
+    regression = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1, increasing=True)
+    regression.fit(predictor.forest_scores(splits["calibration"][0]), splits["calibration"][1])
+    np.testing.assert_array_equal(predictor.calibration.x_, regression.X_thresholds_)
+    np.testing.assert_array_equal(predictor.calibration.y_, regression.y_thresholds_)
+    for name in ("test", "train"):  # held-out rows, and rows the map never saw either
+        scores = predictor.forest_scores(splits[name][0])
+        np.testing.assert_array_equal(predictor.predict_proba(splits[name][0]),
+                                      regression.predict(scores))
+    assert card["calibration"]["breakpoints"] == len(regression.X_thresholds_)
+
+
+def test_the_card_records_calibration_before_and_after(trained_model_dir):
+    card = read_card(trained_model_dir)
+    calibration = card["calibration"]
+    assert calibration["method"] == "isotonic"
+    assert calibration["bins"] == {"count": 10, "strategy": "equal-width"}
+    assert calibration["by_test_year"] == {} == card["metrics_by_test_year"]
+    for when in ("before", "after"):
+        figures = calibration["test"][when]
+        assert set(figures) == {"brier", "ece", "roc_auc", "reliability"}
+        bins = figures["reliability"]
+        assert len(bins) == 10 and sum(b["rows"] for b in bins) == card["rows"]["test"]
+        assert figures["ece"] == pytest.approx(sum(
+            b["rows"] * abs(b["mean_predicted"] - b["observed"]) for b in bins if b["rows"]
+        ) / card["rows"]["test"])
+    for key in ("brier", "ece", "roc_auc"):
+        assert calibration["test"]["after"][key] == card["metrics"][key]
+
+
+def test_calibration_does_not_degrade_the_small_fixture_model(trained_model_dir):
+    """3,000 synthetic accidents: a 480-row calibration split, a 600-row test split. The
+    forest is nearly calibrated already there, so the map can only keep it within the
+    isotonic fit's variance (its blocks are means of few rows)."""
+    test = read_card(trained_model_dir)["calibration"]["test"]
+    assert test["after"]["ece"] <= test["before"]["ece"] + 0.01
+    assert test["after"]["brier"] <= test["before"]["brier"] + 0.01
+
+
+def test_calibration_repairs_a_miscalibrated_forest(synthetic_raw_dir, tmp_path):
+    """Balanced class weights push every score towards severe (40 % of the rows are): the
+    map must bring the probabilities back to the observed shares."""
+    card = train.train({2021: baac.read_raw(synthetic_raw_dir)}, tmp_path, {"kind": "synthetic"},
+                       {**TINY, "class_weight": "balanced"}, log=quiet)
+    test = card["calibration"]["test"]
+    assert test["before"]["ece"] > 0.06
+    assert test["after"]["ece"] < test["before"]["ece"] - 0.03
+    assert test["after"]["brier"] < test["before"]["brier"]
 
 
 def test_parity_failure_fails_training_loudly(synthetic_raw_dir, tmp_path, monkeypatch):
@@ -160,6 +317,10 @@ def test_cli_synth_then_train(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "roc_auc" in out and "majority baseline" in out
     card = json.loads((tmp_path / "m" / "model_card.json").read_text())
+    before, calibration = card["calibration"]["test"]["before"], card["calibration"]
+    assert (f"calibrated (isotonic, {calibration['rows']} rows): ECE {before['ece']:.3f} -> "
+            f"{card['metrics']['ece']:.3f}, Brier {before['brier']:.4f} -> "
+            f"{card['metrics']['brier']:.4f} (10 equal-width bins)") in out
     assert (
         card["hyperparameters"]["max_depth"] is None
         and card["hyperparameters"]["n_estimators"] == 5
@@ -219,7 +380,7 @@ def test_cli_train_years_with_a_test_year(every_year_dir, tmp_path, capsys):
     assert all(by_year[y]["accidents_in"] == PER_YEAR for y in by_year)
     assert [by_year[y]["role"] for y in by_year] == ["fit"] * 4 + ["time test"] * 2
     fit_rows = sum(by_year[y]["rows_out"] for y in ("2019", "2020", "2021", "2022"))
-    assert rows["train"] + rows["test"] == fit_rows
+    assert rows["train"] + rows["calibration"] + rows["test"] == fit_rows
     assert rows["test_years"] == by_year["2023"]["rows_out"] + by_year["2024"]["rows_out"]
     assert rows["rows_out"] == fit_rows + rows["test_years"]
     assert rows["accidents_in"] == 6 * PER_YEAR
@@ -241,8 +402,8 @@ def test_every_year_is_fit_on_and_tested(every_year_dir, tmp_path):
     card = read_card(tmp_path)
     assert card["split"]["fit_years"] == [2019]
     assert list(card["metrics_by_test_year"]) == ["2020", "2021", "2022", "2023", "2024"]
-    assert card["rows"]["train"] + card["rows"]["test"] == card["rows"]["by_year"]["2019"][
-        "rows_out"]
+    rows = card["rows"]
+    assert rows["train"] + rows["calibration"] + rows["test"] == rows["by_year"]["2019"]["rows_out"]
 
 
 def test_without_test_year_every_year_is_in_the_random_split(every_year_dir, tmp_path):
@@ -250,7 +411,7 @@ def test_without_test_year_every_year_is_in_the_random_split(every_year_dir, tmp
     card = read_card(tmp_path)
     assert card["metrics_by_test_year"] == {} and card["split"]["fit_years"] == [2022, 2024]
     rows = card["rows"]
-    assert rows["train"] + rows["test"] == rows["rows_out"] == sum(
+    assert rows["train"] + rows["calibration"] + rows["test"] == rows["rows_out"] == sum(
         rows["by_year"][y]["rows_out"] for y in ("2022", "2024"))
     assert rows["test_years"] == 0
 
@@ -267,6 +428,42 @@ def test_later_years_never_reach_the_fit_or_the_imputer(every_year_dir, tmp_path
     train.train_from_raw(every_year_dir, tmp_path, years=(2021, 2022, 2023), test_year=2022,
                          hyperparameters=TINY, log=quiet)
     assert seen["imputer"] == {2021.0}  # year_acc: the accident's year, as in one-year training
+
+
+def test_with_a_test_year_calibration_rows_come_from_the_fit_years(every_year_dir, tmp_path,
+                                                                   monkeypatch):
+    parts = []
+    real_take = Dataset.take
+
+    def spy_take(self, positions):
+        part = real_take(self, positions)
+        parts.append(set(part.year.tolist()))
+        return part
+
+    monkeypatch.setattr(Dataset, "take", spy_take)
+    card = train.train_from_raw(every_year_dir, tmp_path, years=(2021, 2022, 2023, 2024),
+                                test_year=2023, hyperparameters=TINY, log=quiet)
+    assert parts == [{2021, 2022}] * 3  # train, calibration, test: the fit years only
+    calibration = card["calibration"]
+    assert list(calibration["by_test_year"]) == list(card["metrics_by_test_year"]) == [
+        "2023", "2024"]
+    for year, result in card["metrics_by_test_year"].items():
+        after = calibration["by_test_year"][year]["after"]
+        assert (result["brier"], result["ece"]) == (after["brier"], after["ece"])
+        assert sum(b["rows"] for b in after["reliability"]) == result["rows"]
+        assert calibration["by_test_year"][year]["before"]["brier"] != after["brier"]
+
+
+def test_cli_calibration_size(every_year_dir, tmp_path, capsys):
+    assert train_cli(every_year_dir, tmp_path, "--years", "2021", "--calibration-size",
+                     "0.5") == 0
+    card = read_card(tmp_path)
+    assert card["split"]["calibration_size"] == 0.5
+    assert abs(card["rows"]["train"] - card["rows"]["calibration"]) <= 1
+    assert train_cli(every_year_dir, tmp_path / "bad", "--years", "2021",
+                     "--calibration-size", "1.5") == 2
+    assert "calibration_size 1.5 is not a share strictly between 0 and 1" in (
+        capsys.readouterr().err)
 
 
 @pytest.mark.parametrize(
