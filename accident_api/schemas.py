@@ -128,6 +128,18 @@ class ModelCardSchema(ma.Schema):
     metrics = fields.Dict(metadata={"example": {"roc_auc": 0.81}})
     libraries = fields.Dict(metadata={"example": {"scikit-learn": "1.9.1"}})
     artifacts = fields.Dict(metadata={"example": {"onnx": {"file": "model.onnx"}}})
+    split = fields.Dict(metadata={"description": "how the rows were split: seed, shares, the "
+                                                 "years fit on and tested on", "example": {
+        "seed": 42, "test_size": 0.2, "calibration_size": 0.2}})
+    metrics_by_test_year = fields.Dict(metadata={
+        "description": "with a test year: the metrics of the model on that later year",
+        "example": {}})
+    calibration = fields.Dict(metadata={
+        "description": "the calibration map's quality: ECE and Brier score before and after",
+        "example": {"after": {"ece": 0.019, "brier": 0.187}}})
+    imputation = fields.Dict(metadata={
+        "description": "the value each feature's unknowns are replaced with (training split's "
+                       "median or mode)", "example": {"vma": 50.0}})
     features = fields.List(fields.Nested(FeatureCardSchema))
     reference = fields.Dict(metadata={
         "description": "only with ?include=reference",
