@@ -1,10 +1,11 @@
-"""The five servers `run.py` compares, and the command line that starts each one.
+"""The six servers `run.py` compares, and the command line that starts each one.
 
   a  seed-style reference: FastAPI + uvicorn, 2 workers, pandas + sklearn predict, n_jobs=-1
   b  our service (gunicorn.conf.py, wsgi:app), scikit-learn backend, monitoring on
   c  our service, ONNX Runtime backend, monitoring on (the configuration the targets judge)
   d  constant-returning Flask app on gunicorn, 2 sync workers (framework ceiling)
   e  c behind the repo's nginx (deploy/nginx, bench/proxied.py): what the proxy costs
+  f  c without the prediction log (PREDICTION_LOG=0): what logging every prediction costs
 
 The ceiling and our service read ACCESS_LOG from the same environment (bench/run.py
 --access-log), so the two always run with the same access-log setting.
@@ -36,11 +37,13 @@ CONFIGS = (
     ServerConfig("c", "our service, ONNX backend", "service", {"MODEL_BACKEND": "onnx"}),
     ServerConfig("d", "ceiling: Flask+gunicorn constant", "ceiling"),
     ServerConfig("e", "our service, ONNX, behind nginx", "proxied", {"MODEL_BACKEND": "onnx"}),
+    ServerConfig("f", "our service, ONNX, no prediction log", "service",
+                 {"MODEL_BACKEND": "onnx", "PREDICTION_LOG": "0"}),
 )
 
 
 def by_keys(keys):
-    """The configs whose keys are in `keys` (e.g. "abcde"), in the canonical order."""
+    """The configs whose keys are in `keys` (e.g. "abcdef"), in the canonical order."""
     unknown = set(keys) - {config.key for config in CONFIGS}
     if unknown:
         keys = "".join(config.key for config in CONFIGS)
@@ -61,7 +64,9 @@ def command(config, python, port, model_dir, work_dir):
         return argv, {}
     env = {"MODEL_PATH": str(model_dir), "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(WORKERS),
            # Steady-state serving: no max_requests worker recycling in the middle of a pass.
-           "MAX_REQUESTS": "0", **config.env}
+           "MAX_REQUESTS": "0",
+           # each server's own prediction log (SQLite), like a fresh deployment's
+           "DATA_DIR": str(Path(work_dir) / f"data-{config.key}-{port}"), **config.env}
     if config.kind == "proxied":  # the launcher gives each instance its ports and metrics dir
         return [python, "-m", "bench.proxied", str(port), str(config.replicas),
                 str(work_dir)], env

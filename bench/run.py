@@ -2,7 +2,7 @@
 
     python bench/run.py [--model DIR] [--rounds 3] [--json bench-results.json]
 
-In one run on one machine it starts each server in turn on a free 127.0.0.1 port (a-e, see
+In one run on one machine it starts each server in turn on a free 127.0.0.1 port (a-f, see
 bench/configs.py), rotating the order every round, and measures: closed-loop throughput
 with wrk (8 connections), an open-model pass with load/run.py at a fixed rate, a
 1,000-record batch pass, and server memory under load. It prints medians over the rounds,
@@ -44,7 +44,7 @@ def parse_args(argv=None):
     """Command-line options; defaults are the README's figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_arguments(parser)
-    parser.add_argument("--servers", default="abcde", help="which of a-e to run (default: all)")
+    parser.add_argument("--servers", default="abcdef", help="which of a-f to run (default: all)")
     parser.add_argument("--access-log", action="store_true",
                         help="ACCESS_LOG=1 for our service and the ceiling alike (default: off, "
                              "gunicorn's default)")

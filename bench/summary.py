@@ -57,6 +57,8 @@ def targets(summary, rate):
          _get(summary, "c", "batch.rows_per_s"), 20000.0, ">="),
         ("server PSS (master + 2 workers) under load <= 150 MB (c)",
          _get(summary, "c", "memory.pss_mb"), 150.0, "<="),
+        ("throughput with the prediction log >= 85% of without (c / f, wrk)",
+         _ratio(c_rps, _get(summary, "f", "wrk.rps")), 0.85, ">="),
     ]
     return [_verdict(*check) for check in checks]
 
