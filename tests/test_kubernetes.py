@@ -110,7 +110,8 @@ def api_container(objects: list[dict]) -> dict:
 
 def container_config(container: dict) -> Config:
     """The Config the container's process builds from its environment."""
-    return Config.from_env({env["name"]: env["value"] for env in container.get("env", [])})
+    return Config.from_env({env["name"]: env["value"] for env in container.get("env", [])
+                            if "value" in env})  # secret references are not settings here
 
 
 def selects(selector: dict, labels: dict) -> bool:
