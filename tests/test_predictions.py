@@ -1,10 +1,13 @@
-"""/predict and /predict/batch through the Flask test client: results and every error class."""
+"""/predict and /predict/batch through the Flask test client: results, unknowns, every error."""
 import json
+import shutil
 import uuid
 
 import pytest
 
+from accident_api.config import MODEL_EXTENSION
 from accident_api.schemas import SEED_RECORD
+from model import card as card_module
 from tests.fixtures.service import without_id
 
 
@@ -12,8 +15,10 @@ def test_seed_payload_is_predicted(client):
     response = client.post("/predict", json=SEED_RECORD)
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"prediction", "probability", "label", "model_version", "prediction_id"}
+    assert set(body) == {"prediction", "probability", "label", "model_version", "prediction_id",
+                         "imputed"}
     assert uuid.UUID(body["prediction_id"]).version == 7
+    assert body["imputed"] == []
     assert body["prediction"] in (0, 1) and 0.0 <= body["probability"] <= 1.0
     assert body["label"] == ("severe" if body["prediction"] == 1 else "not_severe")
     assert body["prediction"] == int(body["probability"] >= 0.5)
@@ -40,6 +45,49 @@ def test_batch_answers_each_record_in_order(client):
     singles = [client.post("/predict", json=r).get_json() for r in records]
     assert [without_id(item) for item in items] == [without_id(item) for item in singles]
     assert len({item["prediction_id"] for item in items + singles}) == 2 * len(records)
+
+
+def fill_values(app) -> dict:
+    return app.extensions[MODEL_EXTENSION].predictor.card["imputation"]
+
+
+def test_unknowns_are_imputed_with_the_card_values_and_named(app, client):
+    fill = fill_values(app)
+    known = {**SEED_RECORD, "vma": fill["vma"], "atm": fill["atm"], "lat": fill["lat"]}
+    unknown = {**SEED_RECORD, "vma": None, "atm": -1, "lat": None}
+    expected = client.post("/predict", json=known).get_json()
+    body = client.post("/predict", json=unknown).get_json()
+    assert without_id(body) == {**without_id(expected), "imputed": ["vma", "atm", "lat"]}
+
+
+def test_batch_items_name_their_own_imputed_fields(client):
+    records = [SEED_RECORD, {**SEED_RECORD, "vma": -1}, {**SEED_RECORD, "catu": None, "atm": None}]
+    response = client.post("/predict/batch", json={"records": records})
+    assert response.status_code == 200
+    items = response.get_json()["predictions"]
+    assert [item["imputed"] for item in items] == [[], ["vma"], ["catu", "atm"]]
+    singles = [client.post("/predict", json=record).get_json() for record in records]
+    assert [without_id(item) for item in items] == [without_id(item) for item in singles]
+
+
+def test_a_missing_key_is_still_422_beside_an_unknown(client):
+    record = {k: v for k, v in SEED_RECORD.items() if k != "vma"}
+    response = client.post("/predict", json={**record, "atm": None, "vmax": 50})
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {"json": {"vma": ["Missing data for required field."],
+                                                      "vmax": ["Unknown field."]}}
+
+
+def test_a_model_without_imputation_values_is_refused_at_load(make_app, trained_model_dir,
+                                                              tmp_path):
+    model = shutil.copytree(trained_model_dir, tmp_path / "model")
+    card = card_module.read_card(model)
+    del card["imputation"]
+    card_module.write_card(model, card)
+    client = make_app(MODEL_PATH=str(model)).test_client()
+    response = client.post("/predict", json=SEED_RECORD)
+    assert response.status_code == 503
+    assert "lacks ['imputation']: retrain the model" in response.get_json()["message"]
 
 
 def test_batch_over_the_cap_is_413_naming_the_cap(make_app):
