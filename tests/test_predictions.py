@@ -1,13 +1,19 @@
 """/predict and /predict/batch through the Flask test client: results, unknowns, every error."""
 import json
+import math
 import shutil
 import uuid
 
 import pytest
+from prometheus_client import REGISTRY
 
 from accident_api.config import MODEL_EXTENSION
 from accident_api.schemas import SEED_RECORD
-from model import card as card_module
+from accident_api.service import export_model_info
+from model import baac, card as card_module, train
+from model.features import FEATURES, build_features
+from model.serving import load_model
+from monitoring.drift import export_reference_ratios
 from tests.fixtures.service import without_id
 
 
@@ -88,6 +94,58 @@ def test_a_model_without_imputation_values_is_refused_at_load(make_app, trained_
     response = client.post("/predict", json=SEED_RECORD)
     assert response.status_code == 503
     assert "lacks ['imputation']: retrain the model" in response.get_json()["message"]
+
+
+@pytest.fixture
+def real_sample_app(baac_sample_dir, tmp_path, app, make_app):
+    """An app serving a small model trained on the real 2021 sample, and its card.
+
+    Reference ratios and model_info are process-wide gauges: afterwards the session model's
+    are exported again, as a model swap back would.
+    """
+    card = train.train_from_raw(baac_sample_dir, tmp_path, log=lambda message: None,
+                                hyperparameters={"n_estimators": 10, "max_depth": 6,
+                                                 "min_samples_leaf": 5})
+    real = make_app(MODEL_PATH=str(tmp_path))
+    yield real, card
+    export_model_info(real.extensions[MODEL_EXTENSION].predictor, served=False)
+    export_reference_ratios(app.extensions[MODEL_EXTENSION].predictor.card["reference"])
+
+
+def imputed_count(feature: str) -> float:
+    return REGISTRY.get_sample_value("model_input_imputed_total", {"feature": feature}) or 0.0
+
+
+def test_every_real_accident_is_predicted_with_its_unknowns_sent_as_null(real_sample_app,
+                                                                         baac_sample_dir):
+    """Each accident's features before imputation (NaN where unknown, as build_features gives
+    them) are posted with null for NaN; the answer equals the offline prediction of the row
+    imputed with the card's fill values (pandas' fillna, not the served code path)."""
+    app, card = real_sample_app
+    frame, _, _ = build_features(baac.read_raw(baac_sample_dir, 2021))
+    offline = load_model(app.config["MODEL_PATH"]).predict(
+        frame.fillna(card["imputation"]).to_numpy("float64"))
+    records = [{name: None if math.isnan(value) else value for name, value in row.items()}
+               for _, row in frame.iterrows()]
+    before = {name: imputed_count(name) for name in FEATURES}
+    client = app.test_client()
+    answers = [client.post("/predict", json=record) for record in records]
+    assert [answer.status_code for answer in answers] == [200] * len(records)
+    bodies = [answer.get_json() for answer in answers]
+    assert [(body["prediction"], body["probability"]) for body in bodies] == list(
+        zip(offline.classes.tolist(), offline.probabilities.tolist()))
+    assert [body["imputed"] for body in bodies] == [
+        [name for name in FEATURES if record[name] is None] for record in records]
+    with_unknown = [i for i, body in enumerate(bodies) if body["imputed"]]
+    assert (len(records), len(with_unknown)) == (1120, 27)  # the issue's count
+    missing = frame.isna().sum()
+    assert {name: imputed_count(name) - before[name] for name in FEATURES} == missing.to_dict()
+    assert missing[missing > 0].to_dict() == {"vma": 23, "atm": 6}  # raw -1: BAAC's "not given"
+    # the same accidents with BAAC's -1 instead of null, in one batch
+    coded = [{name: -1 if value is None else value for name, value in records[i].items()}
+             for i in with_unknown]
+    batch = client.post("/predict/batch", json={"records": coded}).get_json()["predictions"]
+    assert [without_id(item) for item in batch] == [without_id(bodies[i]) for i in with_unknown]
 
 
 def test_batch_over_the_cap_is_413_naming_the_cap(make_app):
