@@ -2,18 +2,21 @@
 import json
 import math
 import shutil
+import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
 
 from accident_api.config import MODEL_EXTENSION
 from accident_api.schemas import SEED_RECORD
-from accident_api.service import export_model_info
+from accident_api.service import LOG_EXTENSION, export_model_info
 from model import baac, card as card_module, train
 from model.features import FEATURES, build_features
 from model.serving import load_model
 from monitoring.drift import export_reference_ratios
+from monitoring.prediction_log import utc_now
 from tests.fixtures.service import without_id
 
 
@@ -74,6 +77,22 @@ def test_batch_items_name_their_own_imputed_fields(client):
     assert [item["imputed"] for item in items] == [[], ["vma"], ["catu", "atm"]]
     singles = [client.post("/predict", json=record).get_json() for record in records]
     assert [without_id(item) for item in items] == [without_id(item) for item in singles]
+
+
+def test_the_prediction_log_keeps_the_inputs_as_sent_unknowns_as_null(app, client):
+    since = utc_now() - timedelta(seconds=1)  # not the id's time: uuid7 ids can run ahead
+    answer = client.post("/predict", json={**SEED_RECORD, "vma": None, "atm": -1}).get_json()
+    log, deadline = app.extensions[LOG_EXTENSION], time.monotonic() + 10
+    while True:  # the log's own flush thread may be writing the row right now: wait for it
+        log.flush()
+        logged = log.read(since=since)
+        logged = logged[logged["prediction_id"] == answer["prediction_id"]]
+        if len(logged) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    row = logged.iloc[0]
+    assert row[["vma", "atm"]].isna().all()  # NULL, not the fill values
+    assert (row["lat"], row["hour"]) == (SEED_RECORD["lat"], SEED_RECORD["hour"])
 
 
 def test_a_missing_key_is_still_422_beside_an_unknown(client):
