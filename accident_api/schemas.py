@@ -13,6 +13,8 @@ SEED_RECORD = {
     "jour": 7, "mois": 12, "lum": 5, "dep": 77, "com": 77317, "agg_": 2, "int_": 1, "atm": 0,
     "col": 6, "lat": 48.60, "long": 2.89, "hour": 17, "nb_victim": 2, "nb_vehicules": 1,
 }
+# The features whose BAAC "not given" code (-1) is accepted as an unknown besides null.
+UNKNOWN_CODED = [spec.name for spec in FEATURE_SPECS if spec.unknown_code is not None]
 
 
 # A prediction id as the service issues them (UUIDv7: unique, and ordered by serving time).
@@ -20,20 +22,24 @@ EXAMPLE_ID = "019b0a3c-5f2e-7a41-9c1d-8e2f4b6a7c90"
 
 
 def feature_field(spec) -> fields.Field:
-    """The documented field of one FeatureSpec: required, typed, its codes or range.
+    """The documented field of one FeatureSpec: required, typed, its codes or range, nullable.
 
     The field documents the feature; `accident_api.validation` checks it (the schemas below
-    load through it).
+    load through it). `null` (and the feature's `unknown_code`) is an explicit unknown, imputed
+    like training imputed a missing value; the key itself stays required.
     """
-    metadata = {"description": f"{spec.description} (BAAC: {spec.source})",
+    unknown = "null" if spec.unknown_code is None else f"null or {spec.unknown_code:g}"
+    metadata = {"description": f"{spec.description} (BAAC: {spec.source}). Unknown: send "
+                               f"{unknown}; it is imputed with the model's training fill value "
+                               "and listed in the response's `imputed`.",
                 "example": SEED_RECORD.get(spec.name, spec.example)}
     if spec.codes is not None:
-        metadata["enum"] = list(spec.codes)
+        metadata["enum"] = [*spec.codes, None]  # OpenAPI 3.0: a nullable enum lists null
     else:
         number = int if spec.dtype == "int" else float
         metadata.update(minimum=number(spec.minimum), maximum=number(spec.maximum))
     kind = fields.Integer if spec.dtype == "int" else fields.Float
-    return kind(required=True, metadata=metadata)
+    return kind(required=True, allow_none=True, metadata=metadata)
 
 
 class StrictSchema(ma.Schema):
@@ -79,6 +85,11 @@ class PredictionSchema(ma.Schema):
     prediction_id = fields.String(metadata={
         "description": "this prediction's id: send it back with the true outcome to POST "
                        "/feedback", "example": EXAMPLE_ID})
+    imputed = fields.List(fields.String(metadata={"enum": list(FEATURES)}), metadata={
+        "description": "features sent as unknown (null, or the BAAC code -1 for "
+                       f"{' and '.join(UNKNOWN_CODED)}) and imputed with the model's training "
+                       "fill value, in feature order; empty when none",
+        "example": ["vma"]})
 
 
 class PredictBatchResponseSchema(ma.Schema):

@@ -29,12 +29,14 @@ LOG_EXTENSION = "accident_api.prediction_log"  # app.extensions key of the Predi
 
 
 class Served(NamedTuple):
-    """The answer for some rows: classes, P(severe), one prediction id per row, the version."""
+    """The answer for some rows: classes, P(severe), one prediction id per row, the version,
+    and the (n, 28) mask of the values imputed first."""
 
     classes: np.ndarray
     probabilities: np.ndarray
     ids: list
     model_version: str
+    imputed: np.ndarray
 
 
 def export_model_info(predictor, served: bool) -> None:
@@ -92,20 +94,23 @@ class ServedModel:
         return self.predictor is not None
 
     def predict(self, rows: np.ndarray) -> Served:
-        """One model call for all `rows` (n, 28 float64 in feature order): recorded in the
-        metrics and queued for the prediction log, one new prediction id per row."""
+        """One model call for all `rows` (n, 28 float64 in feature order, NaN where unknown:
+        imputed with the card's training fill values first): recorded in the metrics and
+        queued for the prediction log, one new prediction id per row."""
+        filled, imputed = self.predictor.imputer.fill(rows)
         with metrics.InferenceTimer():
-            prediction = self.predictor.predict(rows)
+            prediction = self.predictor.predict(filled)
         version = self.predictor.version
         # UUIDv7: unique across processes and instances, and time-ordered (the log's index)
         ids = [str(uuid6.uuid7()) for _ in range(rows.shape[0])]
         metrics.record_predictions(prediction.classes, prediction.probabilities)
+        metrics.record_imputed(FEATURES, imputed)
         quality.record_expected_outcomes(prediction.classes, prediction.probabilities, version)
-        metrics.recorder.count_rows(self.drift, rows)
-        if self.log is not None:
+        metrics.recorder.count_rows(self.drift, filled)  # the reference bins hold imputed rows
+        if self.log is not None:  # the inputs as sent: an unknown is logged as NULL
             self.log.add(ids, utc_now(), version, prediction.probabilities, prediction.classes,
                          rows)
-        return Served(prediction.classes, prediction.probabilities, ids, version)
+        return Served(prediction.classes, prediction.probabilities, ids, version, imputed)
 
 
 def prediction_log_url(url: str | None, data_dir: str) -> str:

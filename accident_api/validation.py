@@ -1,11 +1,16 @@
 """Prediction inputs -> model rows: the one validation of records, with the reason of every refusal.
 
-A request's records are checked together: exact keys, JSON numbers (not booleans, strings or
-null), then every value against `model.domain.DOMAIN`, the domain training uses too. The rows
-are built once and are what the model receives. Only a request that fails is looked at record
-by record, field by field, to name each bad field and why; each (field, reason) is counted in
+A request's records are checked together: exact keys, JSON numbers (not booleans or strings),
+then every value against `model.domain.DOMAIN`, the domain training uses too. An explicit
+unknown is accepted for every feature: `null`, or the feature's `unknown_code` (BAAC's -1 for
+"not given" where -1 is not one of its values: `vma`, `atm`); it becomes NaN in the rows, which
+the served model imputes with its card's training fill values (`model.impute.Imputer.fill`).
+A missing key is still refused, so a typo never passes for an unknown. The rows are built once
+and are what the model receives. Only a request that fails is looked at record by record,
+field by field, to name each bad field and why; each (field, reason) is counted in
 model_input_rejected_total, and the 422 body is flask-smorest's (`ma.ValidationError`). V2
-tensors (accident_api.blueprints.v2.tensors) use the same domain check and `reject`.
+tensors (accident_api.blueprints.v2.tensors) use the same domain check and `reject`, and accept
+no unknowns.
 """
 import numpy as np
 from flask_smorest import abort
@@ -19,6 +24,13 @@ N_FEATURES = len(FEATURES)
 FEATURE_SET = frozenset(FEATURES)
 # Exact types: JSON numbers decode to int or float; bool is an int subclass and is refused.
 NUMBER_TYPES = frozenset({int, float})
+NUMBER_OR_NULL_TYPES = NUMBER_TYPES | {type(None)}
+# Per column, the code that means "unknown" (NaN where there is none: NaN equals nothing), and
+# a valid value standing in for an unknown while the rest of its row is checked.
+UNKNOWN_CODES = np.array([np.nan if s.unknown_code is None else s.unknown_code
+                          for s in FEATURE_SPECS], dtype="float64")
+UNKNOWN_COLUMNS = np.flatnonzero(~np.isnan(UNKNOWN_CODES))
+STAND_IN = np.array([s.example for s in FEATURE_SPECS], dtype="float64")
 
 MSG_MISSING = "Missing data for required field."
 MSG_NULL = "Field may not be null."
@@ -48,20 +60,42 @@ def refuse(messages: dict, reasons: set):
 
 
 def rows_if_valid(records) -> np.ndarray | None:
-    """The (n, 28) float64 rows of `records` if every record is valid, else None."""
+    """The (n, 28) float64 rows of `records` if every record is valid, else None; NaN where a
+    value was sent as unknown."""
     if type(records) is not list or not records:
         return None
     for record in records:
         if type(record) is not dict or record.keys() != FEATURE_SET:
             return None
     values = [record[name] for record in records for name in FEATURES]
-    if not set(map(type, values)) <= NUMBER_TYPES:
-        return None
-    try:
+    null = None
+    types = set(map(type, values))
+    if not types <= NUMBER_TYPES:
+        if not types <= NUMBER_OR_NULL_TYPES:
+            return None
+        null = np.array([value is None for value in values]).reshape(len(records), N_FEATURES)
+    try:  # None becomes NaN
         rows = np.array(values, dtype="float64").reshape(len(records), N_FEATURES)
     except OverflowError:  # an integer beyond the float range
         return None
-    return rows if DOMAIN.contains(rows) else None
+    unknown = _unknowns(rows, null)
+    if unknown is None:
+        return rows if DOMAIN.contains(rows) else None
+    if not DOMAIN.contains(np.where(unknown, STAND_IN, rows)):
+        return None
+    rows[unknown] = np.nan
+    return rows
+
+
+def _unknowns(rows: np.ndarray, null: np.ndarray | None) -> np.ndarray | None:
+    """The mask of the values of `rows` sent as unknown (`null`, or an unknown code), or None
+    when there is none (the common case)."""
+    coded = rows[:, UNKNOWN_COLUMNS] == UNKNOWN_CODES[UNKNOWN_COLUMNS]
+    if null is None and not coded.any():
+        return None
+    unknown = np.zeros(rows.shape, dtype=bool) if null is None else null
+    unknown[:, UNKNOWN_COLUMNS] |= coded
+    return unknown
 
 
 def record_rows(record) -> np.ndarray:
@@ -125,14 +159,14 @@ def problems(record) -> tuple[dict, set]:
         return {"_schema": [MSG_NOT_AN_OBJECT]}, {("_schema", "type")}
     messages = {key: [MSG_UNKNOWN] for key in record if key not in FEATURE_SET}
     reasons = {("_unknown", "unknown_field")} if messages else set()
-    values = np.zeros((1, N_FEATURES))
+    values = STAND_IN[None, :].copy()  # an unknown (null) keeps its valid stand-in
     numeric = np.zeros(N_FEATURES, dtype=bool)
     for column, spec in enumerate(FEATURE_SPECS):
         value = record.get(spec.name, _MISSING)
         if value is _MISSING:
             found = (MSG_MISSING, "missing")
         elif value is None:
-            found = (MSG_NULL, "null")
+            continue
         elif type(value) not in NUMBER_TYPES:
             found = (MSG_INTEGER if spec.dtype == "int" else MSG_NUMBER, "type")
         else:
@@ -145,7 +179,8 @@ def problems(record) -> tuple[dict, set]:
         messages[spec.name] = [found[0]]
         reasons.add((spec.name, found[1]))
     kinds = DOMAIN.violations(values)[0]
-    for column in np.flatnonzero(numeric & (kinds != VALID)).tolist():
+    refused = numeric & (kinds != VALID) & (values[0] != UNKNOWN_CODES)  # NaN != code: True
+    for column in np.flatnonzero(refused).tolist():
         spec = FEATURE_SPECS[column]
         message, reason = _domain_message(spec, int(kinds[column]))
         messages[spec.name] = [message]

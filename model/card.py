@@ -33,6 +33,7 @@ REQUIRED_KEYS = (
     # cards written before calibrated probabilities are refused: the API promises a
     # calibrated `probability`, and an identity map would break that promise silently
     "calibration",
+    "imputation",  # the fill values the API imputes unknowns with, as training did
 )
 # Library versions a backend needs to match exactly: unpickling a forest written by another
 # scikit-learn (or numpy major) is unsafe or breaks; the ONNX file is read by any onnxruntime.

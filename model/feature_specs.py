@@ -21,15 +21,21 @@ class FeatureSpec:
     minimum: float | None
     maximum: float | None
     example: float
+    # The BAAC code for "not given" where it is not one of the feature's values (else None).
+    # Training turns it into missing like any value outside the domain; the API accepts it as
+    # an explicit unknown, like null, and imputes it (accident_api.validation).
+    unknown_code: float | None = None
 
 
-def _cat(name, description, source, codes, example):
+def _cat(name, description, source, codes, example, unknown_code=None):
     codes = tuple(codes)
-    return FeatureSpec(name, "categorical", "int", description, source, codes, None, None, example)
+    return FeatureSpec(name, "categorical", "int", description, source, codes, None, None,
+                       example, unknown_code)
 
 
-def _num(name, dtype, description, source, minimum, maximum, example):
-    return FeatureSpec(name, "numeric", dtype, description, source, None, minimum, maximum, example)
+def _num(name, dtype, description, source, minimum, maximum, example, unknown_code=None):
+    return FeatureSpec(name, "numeric", dtype, description, source, None, minimum, maximum,
+                       example, unknown_code)
 
 
 # catv (BAAC vehicle category) -> group; unlisted codes are "other/unknown" (0).
@@ -47,6 +53,11 @@ CATV_TO_GROUP = {code: group for group, codes in CATV_GROUPS.items() for code in
 ATM_TO_GROUP = {1: 0, 8: 0, 9: 0, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1}
 DEPARTMENTS = (*range(1, 20), *range(21, 96), 201, 202, *range(971, 979), 986, 987, 988)
 
+# Unknowns. BAAC writes -1 for "not given": the published coding lists "-1 – Non renseigné"
+# for atm, col, circ, surf, situ, obsm, motor and secu1 (not for lum, agg, int, catr, catu,
+# catv), and the files also hold -1 in vma (which has no coding), place and sexe. Where -1 is
+# one of a feature's codes the model learned it as a category and it stays one; vma and the
+# grouped atm have no -1, so for them -1 is the `unknown_code` (docs/api.md, "Unknown values").
 FEATURE_SPECS = (
     _cat("place", "seat of the most severe user (1 driver ... 9, 10 pedestrian; -1 unknown)",
          "usagers.place", (-1, *range(1, 11)), 1),
@@ -79,7 +90,7 @@ FEATURE_SPECS = (
          "5 cycle path, 6 special lane, 8 other, -1 unknown", "lieux.situ",
          (-1, 0, 1, 2, 3, 4, 5, 6, 8), 1),
     _num("vma", "int", "speed limit in km/h (-1 or outside 1..130 -> missing)", "lieux.vma",
-         1, 130, 50),
+         1, 130, 50, unknown_code=-1),
     _num("jour", "int", "day of the month", "caracteristiques.jour", 1, 31, 15),
     _num("mois", "int", "month", "caracteristiques.mois", 1, 12, 6),
     _cat("lum", "light: 1 daylight, 2 dusk/dawn, 3 night unlit, 4 night lights off, 5 night lit",
@@ -93,7 +104,7 @@ FEATURE_SPECS = (
          "7 square, 8 level crossing, 9 other", "caracteristiques.int", range(1, 10), 1),
     _cat("atm", "weather grouped: 0 normal/overcast/other, 1 adverse (rain, snow, fog, wind, "
          "glare)",
-         "caracteristiques.atm (grouped)", (0, 1), 0),
+         "caracteristiques.atm (grouped)", (0, 1), 0, unknown_code=-1),
     _cat("col", "collision: 1 frontal, 2 rear, 3 side, 4 chain, 5 multiple, 6 other, 7 none, "
          "-1 unknown",
          "caracteristiques.col", (-1, *range(1, 8)), 3),
@@ -109,4 +120,7 @@ FEATURE_SPECS = (
 )
 FEATURES = tuple(spec.name for spec in FEATURE_SPECS)
 SPECS_BY_NAME = {spec.name: spec for spec in FEATURE_SPECS}
-
+# An unknown code is never a value of its feature: training can only ever have made it missing.
+assert all(s.unknown_code not in (s.codes or ()) and not
+           (s.codes is None and s.minimum <= s.unknown_code <= s.maximum)
+           for s in FEATURE_SPECS if s.unknown_code is not None)

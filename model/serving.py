@@ -19,6 +19,7 @@ from model.calibration import read_calibration
 from model.card import check_versions, read_card, verify_artifact
 from model.errors import ModelCorruptError
 from model.feature_specs import FEATURES
+from model.impute import Imputer
 
 BACKENDS = ("onnx", "sklearn")
 
@@ -81,11 +82,13 @@ class Predictor:
     """A loaded, verified model: ``predict``/``predict_proba`` on float64 rows in FEATURES order.
 
     ``calibration`` maps the forest's scores to the served probabilities
-    (``model.calibration.IsotonicMap``).
+    (``model.calibration.IsotonicMap``). ``imputer`` holds the card's training fill values:
+    ``imputer.fill(rows)`` imputes unknowns (NaN) as training did, before ``predict``.
     """
 
-    def __init__(self, card: dict, backend: str, engine, calibration):
+    def __init__(self, card: dict, backend: str, engine, calibration, imputer: Imputer):
         self.card = card
+        self.imputer = imputer
         self.name = card["name"]
         self.version = card["version"]
         self.backend = backend
@@ -133,6 +136,8 @@ def load_model(path="models", backend: str = "onnx") -> Predictor:
     ------
     ModelNotFoundError, ModelCorruptError, ModelIntegrityError, ModelVersionMismatchError
         Each names the problem and what to do; nothing is unpickled before the hash check.
+        A card without valid ``imputation`` fill values is refused (ModelCorruptError): the
+        model could not answer unknowns as it was trained.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown model backend {backend!r}: use one of {BACKENDS}")
@@ -140,5 +145,6 @@ def load_model(path="models", backend: str = "onnx") -> Predictor:
     artifact = verify_artifact(path, card, "onnx" if backend == "onnx" else "joblib")
     calibration = read_calibration(verify_artifact(path, card, "calibration"))
     check_versions(card, backend)
+    imputer = Imputer.from_card(card)
     engine = _OnnxBackend(artifact) if backend == "onnx" else _SklearnBackend(artifact)
-    return Predictor(card, backend, engine, calibration)
+    return Predictor(card, backend, engine, calibration, imputer)

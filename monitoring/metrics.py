@@ -75,7 +75,8 @@ def init_metrics(*, inference_buckets, probability_buckets, batch_size_buckets) 
 def _define(inference_buckets, probability_buckets, batch_size_buckets) -> None:
     """Create the metric objects as module attributes (called once, by init_metrics)."""
     global HTTP_REQUESTS, INFERENCE_TIME, API_PREDICT, IN_FLIGHT, MODEL_INFO, PREDICTIONS
-    global PROBABILITY, BATCH_SIZE, INPUT_REJECTED, FEATURE_BIN, REFERENCE_RATIO, FLUSH_ERRORS
+    global PROBABILITY, BATCH_SIZE, INPUT_REJECTED, INPUT_IMPUTED, FEATURE_BIN, REFERENCE_RATIO
+    global FLUSH_ERRORS
     global EXPECTED_OUTCOME, FEEDBACK, FEEDBACK_REJECTED, FEEDBACK_DELAY, LOG_WRITTEN, LOG_DROPPED
     global REFERENCE_METRIC
     global _children
@@ -110,6 +111,10 @@ def _define(inference_buckets, probability_buckets, batch_size_buckets) -> None:
     INPUT_REJECTED = Counter(
         "model_input_rejected_total", "Validation failures by input field and reason slug.",
         ["field", "reason"])
+    INPUT_IMPUTED = Counter(
+        "model_input_imputed_total", "Input values sent as unknown (null, or BAAC's -1 where it "
+        "is not a code) and imputed with the card's training fill value, by feature.",
+        ["feature"])
 
     # --- input drift: served values counted into the training reference bins ----------------
     FEATURE_BIN = Counter(
@@ -154,9 +159,10 @@ def _define(inference_buckets, probability_buckets, batch_size_buckets) -> None:
 
 _METRIC_NAMES = frozenset({"HTTP_REQUESTS", "INFERENCE_TIME", "API_PREDICT", "IN_FLIGHT",
                            "MODEL_INFO", "PREDICTIONS", "PROBABILITY", "BATCH_SIZE",
-                           "INPUT_REJECTED", "FEATURE_BIN", "REFERENCE_RATIO", "FLUSH_ERRORS",
-                           "EXPECTED_OUTCOME", "FEEDBACK", "FEEDBACK_REJECTED", "FEEDBACK_DELAY",
-                           "LOG_WRITTEN", "LOG_DROPPED", "REFERENCE_METRIC", "_children"})
+                           "INPUT_REJECTED", "INPUT_IMPUTED", "FEATURE_BIN", "REFERENCE_RATIO",
+                           "FLUSH_ERRORS", "EXPECTED_OUTCOME", "FEEDBACK", "FEEDBACK_REJECTED",
+                           "FEEDBACK_DELAY", "LOG_WRITTEN", "LOG_DROPPED", "REFERENCE_METRIC",
+                           "_children"})
 
 
 def __getattr__(name):
@@ -245,6 +251,16 @@ def record_log_dropped(reason: str, rows: int) -> None:
 def record_rejection(field: str, reason: str) -> None:
     """Count one validation failure; callers keep `field` to a bounded set of names."""
     recorder.inc(INPUT_REJECTED.labels(field=field, reason=reason))
+
+
+def record_imputed(feature_names, imputed: np.ndarray) -> None:
+    """Count the imputed values of one request: `imputed` is its (n, features) boolean mask,
+    columns named by `feature_names`."""
+    if not imputed.any():  # the common case: nothing was unknown
+        return
+    counts = imputed.sum(axis=0)
+    for column in np.flatnonzero(counts).tolist():
+        recorder.inc(INPUT_IMPUTED.labels(feature=feature_names[column]), int(counts[column]))
 
 
 def set_model_info(name: str, version: str, trained_at: str, source: str, backend: str,

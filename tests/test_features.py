@@ -15,6 +15,7 @@ from model.features import (
 )
 from model.impute import Imputer
 from model.synth import HEADERS
+from model.validation import smoke_rows
 
 NBSP_KEY = "201\u00c2\u00a0"  # the published, mis-encoded thousands separator of id_vehicule
 
@@ -318,6 +319,31 @@ def test_imputer_rounds_integer_medians():
         Imputer().fit(train).fill_values_["vma"] == 2.0
     )  # median 1.5 of an int feature -> round half even
     assert Imputer().fit(train).fill_values_["lat"] == 1.5
+
+
+def test_fill_is_the_one_imputation_of_training_and_serving():
+    valid = smoke_rows()  # documented example, lowest and highest value of every feature
+    train = pd.DataFrame(np.vstack([valid, np.full((1, len(FEATURES)), np.nan)]), columns=FEATURES)
+    test = pd.DataFrame(np.vstack([np.full((1, len(FEATURES)), np.nan), valid[2:], valid[1:2]]),
+                        columns=FEATURES)
+    test.loc[2, :] = np.nan
+    test.loc[2, "vma"] = 30.0
+    imputer = Imputer().fit(train)
+    rows = test.to_numpy("float64")
+    filled, imputed = imputer.fill(rows)
+    assert np.array_equal(imputed, test.isna().to_numpy())
+    assert np.array_equal(filled, test.fillna(imputer.fill_values_).to_numpy("float64"))
+    assert np.array_equal(imputer.transform(test).to_numpy("float64"), filled)
+    assert np.isnan(rows).sum() == 2 * len(FEATURES) - 1  # the input is left as it was
+    served = Imputer.from_card({"imputation": imputer.fill_values_})
+    assert np.array_equal(served.fill(rows)[0], filled)
+
+
+def test_fill_without_missing_values_returns_the_rows_themselves():
+    imputer = Imputer().fit(pd.DataFrame({name: [1.0] for name in FEATURES}))
+    rows = np.ones((3, len(FEATURES)))
+    filled, imputed = imputer.fill(rows)
+    assert filled is rows and not imputed.any() and imputed.shape == rows.shape
 
 
 KNOWN = {  # hand-read from the raw lines of the real sample, recoded as documented in features.py

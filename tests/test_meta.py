@@ -67,6 +67,19 @@ def spec(app):
     return app.test_client().get("/openapi.json").get_json()
 
 
+def test_openapi_documents_the_unknowns(spec):
+    schemas = spec["components"]["schemas"]
+    record = schemas["AccidentRecord"]
+    assert sorted(record["required"]) == sorted(FEATURES)  # a missing key stays an error
+    for name, prop in record["properties"].items():
+        assert prop["nullable"] is True and "Unknown: send null" in prop["description"], name
+        assert "enum" not in prop or prop["enum"][-1] is None, name
+    assert "Unknown: send null or -1;" in record["properties"]["vma"]["description"]
+    imputed = schemas["Prediction"]["properties"]["imputed"]
+    assert imputed["type"] == "array" and imputed["items"]["enum"] == list(FEATURES)
+    assert imputed["example"] == ["vma"] and "imputed" in imputed["description"]
+
+
 def test_openapi_document_lists_every_endpoint(spec):
     assert spec["openapi"].startswith("3.")
     assert spec["info"]["title"] == "accident-api"

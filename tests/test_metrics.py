@@ -97,6 +97,31 @@ def test_v2_domain_rejections_are_counted(client):
     assert delta("api_predict_total", outcome="error") == 1
 
 
+def test_imputed_values_counted_per_feature(client):
+    records = [SEED_RECORD, {**SEED_RECORD, "vma": None}, {**SEED_RECORD, "vma": -1, "atm": None}]
+    with Delta() as delta:
+        client.post("/predict/batch", json={"records": records})
+        client.post("/predict", json={**SEED_RECORD, "lat": None})
+        # refused (a missing key): nothing is imputed, nothing counted
+        client.post("/predict", json={k: v for k, v in {**SEED_RECORD, "atm": None}.items()
+                                      if k != "hour"})
+    counted = {name: delta("model_input_imputed_total", feature=name) for name in FEATURES}
+    assert counted == {**dict.fromkeys(FEATURES, 0.0), "vma": 2, "atm": 1, "lat": 1}
+    assert delta("model_input_rejected_total", field="hour", reason="missing") == 1
+
+
+def test_v2_tensors_accept_no_unknowns(client):
+    row = [SEED_RECORD[name] for name in FEATURES]
+    row[FEATURES.index("vma")] = -1
+    with Delta() as delta:
+        response = client.post("/v2/models/accident-severity-rf/infer",
+                               json={"inputs": [{"name": "x", "shape": [1, 28],
+                                                 "datatype": "FP64", "data": row}]})
+    assert response.status_code == 400
+    assert delta("model_input_rejected_total", field="vma", reason="range") == 1
+    assert delta("model_input_imputed_total", feature="vma") == 0
+
+
 def test_feature_values_counted_into_reference_bins(app, client):
     reference = card_reference(app)
     ages = [1.0, 40.0, 119.0]

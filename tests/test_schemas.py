@@ -1,6 +1,7 @@
 """Record schema generated from FEATURE_SPECS: every field required, typed, range/code-checked,
 each refusal with its exact reason."""
 import marshmallow as ma
+import numpy as np
 import pytest
 
 from accident_api.schemas import SEED_RECORD, AccidentRecordSchema
@@ -33,7 +34,7 @@ def test_fields_follow_feature_order_and_types():
     assert tuple(SCHEMA.fields) == FEATURES
     for spec in FEATURE_SPECS:
         field = SCHEMA.fields[spec.name]
-        assert field.required
+        assert field.required and field.allow_none  # the key is required, null means unknown
         assert isinstance(field, ma.fields.Integer if spec.dtype == "int" else ma.fields.Float)
         assert field.metadata["description"] and "example" in field.metadata
 
@@ -58,10 +59,17 @@ def test_non_numbers_are_type_errors(value):
     assert reason_of(record, "catu") == "type"
 
 
-def test_null_is_refused_as_null():
-    record = {**SEED_RECORD, "lat": None}
-    assert errors_of(record) == {"lat": ["Field may not be null."]}
-    assert reason_of(record, "lat") == "null"
+def test_null_loads_as_an_unknown():
+    row = SCHEMA.load({**SEED_RECORD, "lat": None})
+    assert np.isnan(row[0, FEATURES.index("lat")])
+    assert np.isnan(row).sum() == 1
+
+
+def test_the_documented_field_says_how_to_send_an_unknown():
+    vma, catu = SCHEMA.fields["vma"].metadata, SCHEMA.fields["catu"].metadata
+    assert "Unknown: send null or -1;" in vma["description"]
+    assert "Unknown: send null;" in catu["description"]
+    assert catu["enum"] == [1, 2, 3, None]  # OpenAPI 3.0: a nullable enum lists null
 
 
 def test_fractional_value_for_an_integer_feature_is_refused_not_truncated():

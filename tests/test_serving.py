@@ -1,6 +1,7 @@
 """model.serving: verified loading, each loading error, both backends and their parity."""
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -143,6 +144,33 @@ def test_card_missing_keys(model_copy):
     (model_copy / "model_card.json").write_text(json.dumps({"name": "x"}))
     with pytest.raises(ModelCorruptError, match="lacks"):
         load_model(model_copy)
+
+
+def test_card_without_imputation_is_refused(model_copy):
+    card = card_module.read_card(model_copy)
+    del card["imputation"]
+    card_module.write_card(model_copy, card)
+    with pytest.raises(ModelCorruptError, match=r"lacks \['imputation'\].*retrain"):
+        load_model(model_copy)
+
+
+@pytest.mark.parametrize("feature, value, message", [
+    ("vma", None, "no fill value for 'vma' (got None)"),
+    ("lat", "48.8", "no fill value for 'lat' (got '48.8')"),
+    ("catu", 9.0, "fill value for 'catu' (9.0) is outside its valid domain"),
+    ("vma", -1.0, "fill value for 'vma' (-1.0) is outside its valid domain"),
+])
+def test_card_with_a_bad_fill_value_is_refused(model_copy, feature, value, message):
+    card = card_module.read_card(model_copy)
+    card["imputation"][feature] = value
+    card_module.write_card(model_copy, card)
+    with pytest.raises(ModelCorruptError, match=re.escape(message)):
+        load_model(model_copy)
+
+
+def test_the_predictor_imputes_with_its_cards_values(trained_model_dir):
+    predictor = load_model(trained_model_dir)
+    assert predictor.imputer.fill_values_ == predictor.card["imputation"]
 
 
 @pytest.mark.parametrize("backend,name", [("onnx", "model.onnx"), ("sklearn", "model.joblib"),

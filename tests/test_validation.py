@@ -23,10 +23,17 @@ from tests.fixtures.service import without_id
 pytestmark = pytest.mark.usefixtures("app")
 
 
+def is_unknown(spec, value) -> bool:
+    """`value` is an explicit unknown for `spec`: null, or its BAAC "not given" code where
+    that is not one of the feature's values (vma and atm: -1)."""
+    return value is None or (type(value) in (int, float) and spec.name in ("vma", "atm")
+                             and value == -1)
+
+
 def value_reason(spec, value):
     """The reason slug `value` is refused for `spec`, or None when it is valid."""
-    if value is None:
-        return "null"
+    if is_unknown(spec, value):
+        return None
     if type(value) not in (int, float):
         return "type"
     try:
@@ -89,7 +96,7 @@ def invalid_value(spec, kind):
 
 
 MUTATIONS = ["fraction", "outside", "not_a_code", "type", "special", "any", "missing",
-             "unknown"]
+             "unknown", "null_or_minus_one"]
 
 
 @st.composite
@@ -103,6 +110,8 @@ def records(draw):
             record.pop(spec.name, None)
         elif mutation == "unknown":
             record[draw(st.sampled_from(["extra", "Place", "", spec.name + "_"]))] = 1
+        elif mutation == "null_or_minus_one":  # an explicit unknown where -1 is no code
+            record[spec.name] = draw(st.sampled_from([None, -1, -1.0]))
         else:
             record[spec.name] = draw(invalid_value(spec, mutation))
     return record
@@ -117,7 +126,9 @@ def test_a_batch_is_accepted_exactly_when_every_value_is_valid(batch):
     assert (rows is not None) == (not any(wanted)), (batch, wanted)
     if rows is not None:
         assert rows.dtype == np.float64 and rows.shape == (len(batch), len(FEATURES))
-        assert rows.tolist() == [[float(record[name]) for name in FEATURES] for record in batch]
+        expected = [[math.nan if is_unknown(spec, record[spec.name]) else float(record[spec.name])
+                     for spec in FEATURE_SPECS] for record in batch]
+        assert np.array_equal(rows, np.array(expected), equal_nan=True)
     for record, reasons in zip(batch, wanted):
         messages, found = problems(record)
         assert {field for field, _ in found} == {"_unknown" if reason == "unknown_field"
@@ -148,10 +159,9 @@ def test_a_thousand_valid_records_pass_in_one_array():
 def test_a_refused_record_raises_the_validation_error_webargs_answers_422():
     with pytest.raises(ValidationError) as refused:
         record_rows({**SEED_RECORD, "catu": 9, "vma": 10 ** 400, "hour": None, "extra": 1})
-    assert refused.value.messages == {
+    assert refused.value.messages == {  # hour: null is an unknown, not an error
         "catu": ["Must be one of the codes 1, 2, 3."],
-        "vma": ["Number too large: it does not fit in a float."],
-        "hour": ["Field may not be null."], "extra": ["Unknown field."]}
+        "vma": ["Number too large: it does not fit in a float."], "extra": ["Unknown field."]}
 
 
 @pytest.mark.parametrize("records, field, message", [
@@ -180,3 +190,75 @@ def test_batch_and_single_predictions_agree(client):
     batch = client.post("/predict/batch", json={"records": records}).get_json()["predictions"]
     single = [client.post("/predict", json=record).get_json() for record in records]
     assert [without_id(item) for item in batch] == [without_id(item) for item in single]
+
+
+# --- explicit unknowns: null for every feature, -1 where BAAC's "not given" is no code -------
+
+MINUS_ONE_IS_A_CODE = ("place", "sexe", "secu1", "obsm", "motor", "circ", "surf", "situ", "col")
+MINUS_ONE_IS_UNKNOWN = ("vma", "atm")
+MINUS_ONE_IS_VALID = ("lat", "long")  # a coordinate, not a code
+MINUS_ONE_IS_REFUSED = tuple(name for name in FEATURES if name not in
+                             MINUS_ONE_IS_A_CODE + MINUS_ONE_IS_UNKNOWN + MINUS_ONE_IS_VALID)
+
+
+def seed_row_with(**values) -> list:
+    return [values.get(name, float(SEED_RECORD[name])) for name in FEATURES]
+
+
+@pytest.mark.parametrize("name", FEATURES)
+def test_null_is_an_unknown_for_every_feature(name):
+    rows = record_rows({**SEED_RECORD, name: None})
+    assert np.array_equal(rows[0], seed_row_with(**{name: math.nan}), equal_nan=True)
+    assert problems({**SEED_RECORD, name: None}) == ({}, set())
+
+
+@pytest.mark.parametrize("name", MINUS_ONE_IS_UNKNOWN)
+@pytest.mark.parametrize("value", [-1, -1.0])
+def test_minus_one_is_an_unknown_where_it_is_no_code(name, value):
+    rows = record_rows({**SEED_RECORD, name: value})
+    assert np.array_equal(rows[0], seed_row_with(**{name: math.nan}), equal_nan=True)
+
+
+@pytest.mark.parametrize("name", MINUS_ONE_IS_A_CODE + MINUS_ONE_IS_VALID)
+def test_minus_one_stays_a_value_where_it_is_one(name):
+    assert record_rows({**SEED_RECORD, name: -1})[0].tolist() == seed_row_with(**{name: -1.0})
+
+
+@pytest.mark.parametrize("name", MINUS_ONE_IS_REFUSED)
+def test_minus_one_is_refused_where_it_means_nothing(name):
+    reasons = problems({**SEED_RECORD, name: -1})[1]
+    spec = FEATURE_SPECS[FEATURES.index(name)]
+    assert reasons == {(name, "code" if spec.codes is not None else "range")}
+    with pytest.raises(ValidationError):
+        record_rows({**SEED_RECORD, name: -1})
+
+
+def test_every_feature_is_in_exactly_one_minus_one_rule():
+    assert sorted(MINUS_ONE_IS_A_CODE + MINUS_ONE_IS_UNKNOWN + MINUS_ONE_IS_VALID
+                  + MINUS_ONE_IS_REFUSED) == sorted(FEATURES)
+    assert {s.name for s in FEATURE_SPECS if s.unknown_code is not None} == set(
+        MINUS_ONE_IS_UNKNOWN)
+
+
+def test_a_missing_key_is_refused_even_beside_unknowns():
+    record = {**SEED_RECORD, "vma": None, "atm": -1}
+    del record["hour"]
+    with pytest.raises(ValidationError) as refused:
+        record_rows(record)
+    assert refused.value.messages == {"hour": ["Missing data for required field."]}
+
+
+@pytest.mark.parametrize("value, reason", [(math.nan, "not_finite"), (-2, "range"),
+                                           (-1.5, "type"), ("-1", "type"), (False, "type")])
+def test_only_null_and_minus_one_are_unknowns(value, reason):
+    """A NaN number, another negative or -1 as text is still refused, even for vma."""
+    assert problems({**SEED_RECORD, "vma": value})[1] == {("vma", reason)}
+    assert rows_if_valid([{**SEED_RECORD, "vma": value}]) is None
+
+
+def test_a_batch_keeps_each_records_unknowns_in_place():
+    records = [SEED_RECORD, {**SEED_RECORD, "vma": -1, "lat": None}, {**SEED_RECORD, "atm": None}]
+    rows = batch_rows({"records": records}, max_records=10)
+    expected = [seed_row_with(), seed_row_with(vma=math.nan, lat=math.nan),
+                seed_row_with(atm=math.nan)]
+    assert np.array_equal(rows, np.array(expected), equal_nan=True)

@@ -1,4 +1,5 @@
 """Blueprint `predictions`: POST /predict (one accident) and POST /predict/batch."""
+import numpy as np
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -8,6 +9,7 @@ from accident_api.schemas import (EXAMPLE_ID, SEED_RECORD, AccidentRecordSchema,
                                   PredictBatchRequestSchema, PredictBatchResponseSchema,
                                   PredictionSchema)
 from accident_api.service import served_model
+from model.feature_specs import FEATURES
 from monitoring.metrics import LABELS
 
 
@@ -33,10 +35,19 @@ def prediction_items(served) -> list:
     """One response item per record, in order (`served`: accident_api.service.Served)."""
     return [
         {"prediction": cls, "probability": prob, "label": LABELS[cls],
-         "model_version": served.model_version, "prediction_id": prediction_id}
-        for cls, prob, prediction_id in zip(served.classes.tolist(),
-                                            served.probabilities.tolist(), served.ids)
+         "model_version": served.model_version, "prediction_id": prediction_id,
+         "imputed": imputed}
+        for cls, prob, prediction_id, imputed in zip(
+            served.classes.tolist(), served.probabilities.tolist(), served.ids,
+            imputed_features(served.imputed))
     ]
+
+
+def imputed_features(imputed: np.ndarray) -> list:
+    """Per row of the (n, 28) mask `imputed`, the names of its imputed features, in order."""
+    if not imputed.any():  # the common case
+        return [[] for _ in range(len(imputed))]
+    return [[FEATURES[column] for column in np.flatnonzero(row).tolist()] for row in imputed]
 
 
 # Schemas are passed as instances: given a class, webargs builds a new schema per request.
@@ -45,13 +56,14 @@ class Predict(MethodView):
     @blp.arguments(AccidentRecordSchema(), example=SEED_RECORD)
     @blp.response(200, PredictionSchema(), example={
         "prediction": 0, "probability": 0.27, "label": "not_severe",
-        "model_version": "3f9a2b7c1d0e", "prediction_id": EXAMPLE_ID})
+        "model_version": "3f9a2b7c1d0e", "prediction_id": EXAMPLE_ID, "imputed": []})
     @document_errors(blp, PREDICTION_ERRORS)
     def post(self, rows):
         """Predict the severity of one accident.
 
         Also served at `/predict/` (no redirect). Every feature is required and checked against
-        its BAAC codes or range; unknown fields are rejected.
+        its BAAC codes or range; unknown fields are rejected. An unknown value is sent as `null`
+        (or -1 for vma and atm), imputed as in training and listed in `imputed`.
         """
         return prediction_items(served_model().predict(rows))[0]
 
