@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import uuid6
 from flask import Flask, current_app
 from flask_smorest import abort
 
@@ -23,7 +22,7 @@ from model.serving import load_model
 from model.validation import validate_artifact
 from monitoring import metrics, quality
 from monitoring.drift import DriftCounter, export_reference_ratios
-from monitoring.prediction_log import PredictionLog, utc_now
+from monitoring.prediction_log import PredictionLog, new_prediction_ids, utc_now
 
 LOG_EXTENSION = "accident_api.prediction_log"  # app.extensions key of the PredictionLog
 
@@ -101,8 +100,7 @@ class ServedModel:
         with metrics.InferenceTimer():
             prediction = self.predictor.predict(filled)
         version = self.predictor.version
-        # UUIDv7: unique across processes and instances, and time-ordered (the log's index)
-        ids = [str(uuid6.uuid7()) for _ in range(rows.shape[0])]
+        ids = new_prediction_ids(rows.shape[0])
         metrics.record_predictions(prediction.classes, prediction.probabilities)
         metrics.record_imputed(FEATURES, imputed)
         quality.record_expected_outcomes(prediction.classes, prediction.probabilities, version)

@@ -8,10 +8,9 @@ import time
 import pytest
 import requests
 import sqlalchemy as sa
-import uuid6
 
 from accident_api.schemas import SEED_RECORD
-from monitoring.prediction_log import FEEDBACK, create_log_engine
+from monitoring.prediction_log import FEEDBACK, create_log_engine, new_prediction_ids
 from tests.fixtures.service import metric_total
 from tests.test_metrics import Delta
 
@@ -68,7 +67,7 @@ def test_another_label_for_the_same_prediction_is_a_409_naming_the_recorded_one(
 
 @pytest.mark.parametrize("prediction_id, reason, message", [
     # issued just now by nobody: waited for, then unknown
-    (str(uuid6.uuid7()), "unknown", "no such prediction in the log"),
+    (new_prediction_ids(1)[0], "unknown", "no such prediction in the log"),
     # a UUIDv7 of 1970: older than any retention
     ("01000000-0000-7000-8000-000000000000", "purged",
      "the prediction is older than PREDICTION_LOG_RETENTION_DAYS and was purged"),

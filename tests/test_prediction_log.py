@@ -2,17 +2,17 @@
 database cannot take them, feedback stored once, old rows purged."""
 import logging
 import time
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
-import uuid6
 from prometheus_client import REGISTRY
 
 from model.feature_specs import FEATURES
-from monitoring.prediction_log import (FEEDBACK, PREDICTIONS, Label, PredictionLog, served_time,
-                                       utc_now)
+from monitoring.prediction_log import (FEEDBACK, PREDICTIONS, Label, PredictionLog,
+                                       new_prediction_ids, served_time, utc_now)
 
 # the log counts into the service's metrics: they exist once an app was built
 pytestmark = pytest.mark.usefixtures("app")
@@ -24,7 +24,7 @@ def counter(name, **labels):
 
 def served(log, n, version="v1", classes=None, rows=None):
     """Queue `n` predictions in `log`; their ids."""
-    ids = [str(uuid6.uuid7()) for _ in range(n)]
+    ids = new_prediction_ids(n)
     rows = np.arange(n * len(FEATURES), dtype="float64").reshape(n, -1) if rows is None else rows
     classes = np.array(classes if classes is not None else [i % 2 for i in range(n)])
     log.add(ids, utc_now(), version, np.linspace(0.1, 0.9, n), classes, rows)
@@ -116,9 +116,9 @@ def test_feedback_is_stored_once_and_a_conflict_is_reported(sqlite_log):
 
 
 def test_unknown_ids_and_ids_older_than_the_retention(sqlite_log):
-    old = uuid6.uuid7()
+    (old,) = new_prediction_ids(1)
     assert [o.status for o in sqlite_log.record_feedback([
-        Label("not-an-issued-id-00000000000000000000", 1, None), Label(str(old), 1, None)],
+        Label("not-an-issued-id-00000000000000000000", 1, None), Label(old, 1, None)],
         now=utc_now() + timedelta(days=91))] == ["unknown", "purged"]
 
 
@@ -161,3 +161,15 @@ def test_postgresql_going_away_drops_rows_counted_and_writing_resumes(postgres_f
     last = served(log, 1)
     log.flush()
     assert sorted(row["prediction_id"] for row in stored(log)) == sorted(first + last)
+
+
+def test_prediction_ids_are_uuid7_of_this_millisecond_and_unique():
+    before = time.time_ns() // 1_000_000
+    ids = new_prediction_ids(100_000)  # as 100 batches of 1,000 would ask
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == len(ids)
+    parsed = [uuid.UUID(i) for i in ids]
+    assert {u.version for u in parsed} == {7} and {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert all(before <= u.int >> 80 <= after for u in parsed)
+    assert served_time(ids[0]) == datetime.fromtimestamp(
+        (parsed[0].int >> 80) / 1000, timezone.utc).replace(tzinfo=None)
