@@ -60,9 +60,16 @@ def test_scrape_config_matches_compose_contract():
     assert config["rule_files"] == ["rules/*.yml"]
 
 
+QUALITY_RATIOS = {f"job_model_version:model_{source}_{metric}:ratio_{window}"
+                  for source in ("feedback", "expected")
+                  for metric in ("accuracy", "precision", "recall", "f1")
+                  for window in ("1h", "1d")}
+
+
 def test_contract_recording_rules_exist():
     recorded = {rule["record"] for rule in _rules() if "record" in rule}
     assert {"feature:model_psi:5m", "feature:model_psi:1h"} <= recorded
+    assert QUALITY_RATIOS | {"job_model_version_metric:model_reference_metric:max"} <= recorded
 
 
 def test_rule_groups_set_no_own_interval():
