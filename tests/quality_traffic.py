@@ -8,6 +8,7 @@ import yaml
 RULES_DIR = Path(__file__).resolve().parent.parent / "prometheus" / "rules"
 # The model card's test metrics as a gauge; rules and panels that compare with the card need it.
 CARD_METRIC = "model_reference_metric"
+FLOOR = "job_model_version_metric:model_reference_metric:minus_tolerance"
 
 
 def sample_guards() -> dict:
@@ -20,6 +21,14 @@ def sample_guards() -> dict:
         if name:
             guards[name.groups()] = float(re.search(r">= ([0-9.]+)\)\s*$", rule["expr"]).group(1))
     return guards
+
+
+def alert_tolerance() -> float:
+    """How far below the card's value live quality may fall: the floor rule in alerts.yml."""
+    groups = yaml.safe_load((RULES_DIR / "alerts.yml").read_text())["groups"]
+    (floor,) = [rule["expr"] for group in groups for rule in group["rules"]
+                if rule.get("record") == FLOOR]
+    return float(re.fullmatch(r".* - ([0-9.]+)\s*", floor, re.S).group(1))
 
 
 def labels(answers: list[dict], wrong_every: int = 5) -> list[dict]:
