@@ -15,6 +15,7 @@ from model.features import FEATURE_SPECS
 from model.reference import assign_bins
 from tests.fixtures.service import metric_total
 from tests.grafana_dashboard import SEED_PANELS, expressions, load_dashboard, substitute
+from tests.quality_traffic import CARD_METRIC, alert_tolerance, labels, needs_card
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -104,11 +105,26 @@ def records(n, reference, values, rng, shift=None):
 
 
 def send_predictions(client, batch):
-    """The first 10 records one by one on /predict, the rest in /predict/batch calls of 50."""
-    for record in batch[:10]:
-        client.request("POST", "/predict", 200, json=record)
+    """The first 10 records one by one on /predict, the rest in /predict/batch calls of 50;
+    the answers (prediction_id, prediction, ...), one per record."""
+    answers = [client.request("POST", "/predict", 200, json=record).json()
+               for record in batch[:10]]
     for start in range(10, len(batch), 50):
-        client.request("POST", "/predict/batch", 200, json={"records": batch[start:start + 50]})
+        answers += client.request("POST", "/predict/batch", 200,
+                                  json={"records": batch[start:start + 50]}).json()["predictions"]
+    return answers
+
+
+def send_feedback(client, answers):
+    """The true outcome of every answer (quality_traffic.labels: all four cells), in one list;
+    then one label of each refusal: invalid (422), unknown id (404), conflict (409)."""
+    items = labels(answers)
+    summary = client.request("POST", "/feedback", 200, json=items).json()["summary"]
+    assert summary["recorded"] == len(items), summary
+    client.request("POST", "/feedback", 422, json={"prediction_id": items[0]["prediction_id"],
+                                                    "actual": "fatal"})
+    client.request("POST", "/feedback", 404, json={"prediction_id": "0" * 36, "actual": 1})
+    client.request("POST", "/feedback", 409, json=dict(items[0], actual=1 - items[0]["actual"]))
 
 
 def send_bad_requests(client, record):
@@ -178,7 +194,9 @@ def test_dashboard_alerts_and_counters_against_real_prometheus(live_server, prom
 
     # Phase A: traffic drawn from the training distribution, plus client errors.
     unshifted = records(200, reference, values, rng)
-    send_predictions(client, unshifted)
+    answers = send_predictions(client, unshifted)
+    assert {answer["prediction"] for answer in answers} == {0, 1}  # every confusion cell
+    send_feedback(client, answers)
     send_bad_requests(client, unshifted[0])
     client.request("GET", "/health/ready", 200)
     wait_for_count(prometheus, baseline + client.sent)
@@ -198,7 +216,10 @@ def test_dashboard_alerts_and_counters_against_real_prometheus(live_server, prom
     kill_one_worker(live_server)
 
     # Phase B: the same distribution except SHIFTED_FEATURE, three times the volume.
-    send_predictions(client, records(600, reference, values, rng, shift=SHIFTED_FEATURE))
+    # Their labels too: Prometheus scraped phase A's, so increase() counts all of these and
+    # the quality rules pass their minimum-sample guards.
+    send_feedback(client, send_predictions(
+        client, records(600, reference, values, rng, shift=SHIFTED_FEATURE)))
     send_bad_requests(client, unshifted[1])
     wait_for_count(prometheus, baseline + client.sent)
 
@@ -226,9 +247,14 @@ def test_dashboard_alerts_and_counters_against_real_prometheus(live_server, prom
         assert any(t > killed_at for t, _ in series), "no scrape after the kill"
     assert prometheus.scalar("sum(resets(http_requests_total[5m]))") == 0
 
-    # (b) every query of every panel of our dashboard returns data.
+    # (b) every query of every panel of our dashboard returns data; those on the model card's
+    # metrics once the service exports them (test_card_metrics_join_the_live_quality below).
     panel_exprs = [(title, substitute(expr, {"feature": SHIFTED_FEATURE}))
                    for title, expr in expressions(load_dashboard())]
+    if not prometheus.query(CARD_METRIC):
+        left_out = [title for title, expr in panel_exprs if needs_card(expr)]
+        figures(f"{CARD_METRIC} not exported: {len(left_out)} card queries left out")
+        panel_exprs = [(title, expr) for title, expr in panel_exprs if not needs_card(expr)]
     assert not empty_queries(prometheus, panel_exprs)
 
     # (c) the multiprocess aggregation is exact: every request we sent, no more, no less. A
@@ -241,3 +267,30 @@ def test_dashboard_alerts_and_counters_against_real_prometheus(live_server, prom
             f"{time.time() - started:.1f}s")
     assert counted == baseline + client.sent
     assert time.time() - started < 90
+
+
+def test_card_metrics_join_the_live_quality(live_server, request, figures):
+    """The model card's test metrics reach the quality rules under the served model's version,
+    the label the alerts compare live quality on."""
+    card = requests.get(live_server.url + "/model", timeout=10).json()
+    exported = requests.get(live_server.metrics_url, timeout=10).text
+    if CARD_METRIC not in exported:
+        pytest.skip(f"the service does not export {CARD_METRIC} yet (issue 13, item 6): the "
+                    f"card panels and the quality alerts have nothing to compare with")
+    prometheus = request.getfixturevalue("prometheus")
+    version = card["version"]
+    metrics = ("accuracy", "precision", "recall", "f1")
+
+    def card_values(rule):
+        return {r["metric"]["metric"]: float(r["value"][1]) for r in prometheus.query(
+            f'job_model_version_metric:model_reference_metric:{rule}{{model_version="{version}"}}')}
+
+    recorded = prometheus.wait_for(
+        lambda: (lambda v: v if set(metrics) <= set(v) else None)(card_values("max")),
+        what=f"the card's metrics of model {version} recorded")
+    floor = prometheus.wait_for(lambda: card_values("minus_tolerance"),
+                                what=f"the alert floor of model {version}")
+    figures(f"model {version}: card {recorded}; alert floor {floor}")
+    assert {m: recorded[m] for m in metrics} == {m: card["metrics"][m] for m in metrics}
+    assert floor.keys() == {"accuracy", "f1"}
+    assert all(abs(floor[m] - (card["metrics"][m] - alert_tolerance())) < 1e-9 for m in floor)

@@ -60,9 +60,29 @@ def test_scrape_config_matches_compose_contract():
     assert config["rule_files"] == ["rules/*.yml"]
 
 
+QUALITY_RATIOS = {f"job_model_version:model_{source}_{metric}:ratio_{window}"
+                  for source in ("feedback", "expected")
+                  for metric in ("accuracy", "precision", "recall", "f1")
+                  for window in ("1h", "1d")}
+
+
 def test_contract_recording_rules_exist():
     recorded = {rule["record"] for rule in _rules() if "record" in rule}
     assert {"feature:model_psi:5m", "feature:model_psi:1h"} <= recorded
+    assert QUALITY_RATIOS | {"job_model_version_metric:model_reference_metric:max",
+                             "job_model_version_metric:model_reference_metric:minus_tolerance"
+                             } <= recorded
+
+
+def test_quality_alerts_compare_with_the_one_floor():
+    # The tolerance is written once, on the floor rule; the alerts name the floor, no number.
+    rules = {rule.get("alert") or rule["record"]: rule for rule in _rules()}
+    floor = rules["job_model_version_metric:model_reference_metric:minus_tolerance"]["expr"]
+    assert floor.endswith(" - 0.05")
+    for name in ("ModelRealisedQualityLow", "ModelEstimatedAccuracyLow"):
+        expr = rules[name]["expr"]
+        assert "job_model_version_metric:model_reference_metric:minus_tolerance" in expr, name
+        assert "0.05" not in expr, name
 
 
 def test_rule_groups_set_no_own_interval():
@@ -76,7 +96,8 @@ def test_every_alert_is_documented_and_unit_tested():
     alerts = [rule for rule in _rules() if "alert" in rule]
     names = {rule["alert"] for rule in alerts}
     assert {"AccidentApiDown", "AccidentApiHighErrorRatio", "AccidentApiSlowInference",
-            "AccidentApiNotReady", "ModelFeatureDrift"} <= names
+            "AccidentApiNotReady", "ModelFeatureDrift", "ModelRealisedQualityLow",
+            "ModelEstimatedAccuracyLow", "ModelFeedbackStalled"} <= names
     for rule in alerts:
         assert rule["labels"]["severity"] in {"critical", "warning"}, rule["alert"]
         assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]

@@ -4,6 +4,7 @@ Real gunicorn instances, nginx and Prometheus on 127.0.0.1 (1 s scrape and rule
 evaluation). Load comes from load/run.py's open-model scheduler (load.background).
 """
 import os
+import random
 import re
 import signal
 import time
@@ -16,9 +17,11 @@ import requests
 import yaml
 
 from load.background import BackgroundLoad, predict_requests
+from load.records import RecordSampler, model_card
 from tests.fixtures.observability import start_prometheus, stop_prometheus
 from tests.fixtures.proxy import backend_address
 from tests.grafana_dashboard import SEED_PANELS, expressions, load_dashboard, panels, substitute
+from tests.quality_traffic import CARD_METRIC, labels, needs_card, sample_guards
 from tests.test_reliability_lifecycle import http_requests_total
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
@@ -139,10 +142,11 @@ def test_prometheus_sees_three_instances_and_panels_and_rules_total_over_them(
     servers, nginx, prometheus = three_replicas
     sent = Counter()
 
-    def send(method, path, status, **kwargs):
-        response = requests.request(method, nginx.url + path, timeout=10, **kwargs)
+    def send(method, path, status, base=None, **kwargs):
+        response = requests.request(method, (base or nginx.url) + path, timeout=10, **kwargs)
         assert response.status_code == status, (path, response.text)
         sent[str(status)] += 1
+        return response
 
     def send_rounds(rounds):
         for _ in range(rounds):
@@ -155,9 +159,27 @@ def test_prometheus_sees_three_instances_and_panels_and_rules_total_over_them(
         prometheus.wait_for(lambda: prometheus.scalar("sum(http_requests_total)") == total,
                             timeout=20, what=f"sum(http_requests_total) == {total}")
 
+    # Labelled predictions for the quality rules, straight to each replica: each keeps its
+    # own prediction log (SQLite in its DATA_DIR), so a label goes where its prediction was
+    # served. Records drawn from the card's training distribution give both classes.
+    card = model_card(send("GET", "/model", 200, params={"include": "reference"}).json())
+    sampler = RecordSampler(card, random.Random(7))
+
+    def send_labelled(per_replica):
+        for server in servers:
+            records = [sampler.record() for _ in range(per_replica)]
+            answers = send("POST", "/predict/batch", 200, base=server.url,
+                           json={"records": records}).json()["predictions"]
+            send("POST", "/feedback", 200, base=server.url, json=labels(answers))
+        send("POST", "/feedback", 404, json={"prediction_id": "0" * 36, "actual": 1})
+
     # rates need a series to grow between two scrapes: every replica's series first exist,
-    # scraped, then grow
+    # scraped, then grow; increase() misses what a series held when first scraped, so the
+    # second labelled round alone passes the quality rules' minimum-sample guards
+    guard = max(sample_guards().values())
+    send_labelled(40)
     send_rounds(3)
+    send_labelled(int(guard // REPLICAS) + 20)
     send_rounds(9)
 
     # three targets, each its own instance, each with a share of the traffic
@@ -170,13 +192,18 @@ def test_prometheus_sees_three_instances_and_panels_and_rules_total_over_them(
     dashboard = load_dashboard()
     outcomes = {r["metric"]["outcome"]: float(r["value"][1])
                 for r in prometheus.query(query_b(dashboard, "Total Predictions"))}
-    assert outcomes == {"success": 2 * 12, "error": 12}       # a batch is one request
+    # a batch is one request: 2 a round through nginx, 1 a labelled round on each replica
+    assert outcomes == {"success": 2 * 12 + 2 * REPLICAS, "error": 12}
 
-    # every other panel query and every recording rule aggregates the instances away
+    # every other panel query and every recording rule aggregates the instances away (those
+    # built on the card's metrics only once the service exports them)
     queries = [(title, substitute(expr, {"feature": "hour"}))
                for title, expr in expressions(dashboard)
                if expr not in per_instance_by_design(dashboard)]
     queries += [(name, name) for name in recorded_series()]
+    card_exported = bool(prometheus.query(CARD_METRIC))
+    if not card_exported:
+        queries = [(title, expr) for title, expr in queries if not needs_card(expr)]
     results = {}
 
     def all_answered():
@@ -192,6 +219,7 @@ def test_prometheus_sees_three_instances_and_panels_and_rules_total_over_them(
     with_instance = sorted({title for title, expr in queries
                             if any("instance" in r["metric"] for r in results[expr])})
     figures(f"3 instances {sorted(shares)} shares {sorted(shares.values())}; "
-            f"{len(queries)} panel queries and rules, none per instance: {not with_instance}")
+            f"{len(queries)} panel queries and rules, none per instance: {not with_instance}"
+            + ("" if card_exported else f"; {CARD_METRIC} not exported: queries on it left out"))
     assert with_instance == []
 
