@@ -41,7 +41,7 @@ test: system-deps $(STAMP) $(KUBECTL)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m 'not integration and not slow'
 
-## bench: side-by-side benchmark (not in CI): seed-style reference, our service, ceiling; see README
+## bench: side-by-side benchmark (not in CI): seed-style reference, our service, ceiling; see docs/performance.md
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'

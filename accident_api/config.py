@@ -107,7 +107,7 @@ class Config:
     MAX_BATCH_SIZE: int = 1000
     MAX_CONTENT_LENGTH: int = 2 * 1024 * 1024
     LOG_LEVEL: str = "info"
-    # gunicorn's access log on stdout; off by default, as in gunicorn (README, "Logs").
+    # gunicorn's access log on stdout; off by default, as in gunicorn (docs/operations.md, "Logs").
     ACCESS_LOG: bool = False
     # None: a directory of this PORT's under the system's temporary directory (see
     # `metrics_dir`), wiped at start like any other.

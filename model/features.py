@@ -1,6 +1,6 @@
 """The 28 model features (domain in model.feature_specs, re-exported) and raw BAAC tables -> rows.
 
-Recodings (documented here and in the README):
+Recodings (documented here and in docs/model.md):
 - target: most severe user of the accident; ``grav`` 2 (killed) or 3 (hospitalised) -> 1,
   1 (unhurt) or 4 (lightly injured) -> 0. Severity order killed > hospitalised > light > unhurt;
   ties keep the first user in file order. ``grav`` -1 is unknown; an accident with no known

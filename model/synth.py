@@ -264,7 +264,7 @@ def _caracteristiques(rng, acc: pd.DataFrame, num_acc: np.ndarray, year: int) ->
 
 def _rng(seed: int, year: int) -> np.random.Generator:
     """The generator of ``year``: another stream per year; 2021 (offset 0) is ``default_rng(seed)``,
-    the stream the README's synthetic figures were measured on."""
+    the stream docs/model.md's synthetic figures were measured on."""
     return np.random.default_rng([seed, (year - YEAR) % 2**32])
 
 

@@ -1,7 +1,7 @@
 """An ONNX-backend server imports only what serving needs: no pandas, scipy, sklearn, skl2onnx.
 
 Their shared libraries, touched while importing, stay private pages of gunicorn's master
-(README, Performance: memory). Checked in a fresh interpreter, since this test session has
+(docs/performance.md: memory). Checked in a fresh interpreter, since this test session has
 imported all of them already; a few requests are served too, so a lazy import on the request
 path would be caught as well.
 """
