@@ -20,7 +20,7 @@ def test_serves_the_seed_payload_with_two_workers(live_server):
     response = requests.post(f"{live_server.url}/predict", json=SEED_RECORD, timeout=10)
     assert response.status_code == 200
     assert set(response.json()) == {"prediction", "probability", "label", "model_version",
-                                    "prediction_id"}
+                                    "prediction_id", "imputed"}
     assert without_id(requests.post(f"{live_server.url}/predict/", json=SEED_RECORD, timeout=10,
                                     allow_redirects=False).json()) == without_id(response.json())
     assert len(live_server.wait_for_workers(2)) == 2

@@ -92,5 +92,5 @@ def test_the_service_answers_through_it(client):
     assert response.status_code == 200 and response.mimetype == "application/json"
     body = response.get_data()
     assert body.endswith(b"}\n") and b": " not in body  # compact, like before
-    assert list(json.loads(body)) == ["label", "model_version", "prediction", "prediction_id",
-                                      "probability"]
+    assert list(json.loads(body)) == ["imputed", "label", "model_version", "prediction",
+                                      "prediction_id", "probability"]
