@@ -12,6 +12,7 @@ from model.cli import add_data_command, add_train_command
 SERVE_FLAGS = {"model": "MODEL_PATH", "host": "HOST", "port": "PORT",
                "metrics_port": "METRICS_PORT", "workers": "WEB_CONCURRENCY"}
 GUNICORN_CONF = "gunicorn.conf.py"
+STDOUT = Path("-")  # `report --out -` / `--json -`
 
 
 def add_serve_command(subparsers) -> None:
@@ -165,8 +166,10 @@ def add_report_command(subparsers) -> None:
                         "(required when the window holds several)")
     parser.add_argument("--model", metavar="PATH", help="directory of the model that served "
                         "them, with its reference dataset (default: MODEL_PATH, else models)")
-    parser.add_argument("--out", type=Path, required=True, help="HTML file to write")
-    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="HTML file to write (- for standard output)")
+    parser.add_argument("--json", type=Path,
+                        help="also write the results as JSON here (- for standard output)")
     parser.add_argument("--min-labelled", type=int, default=100, metavar="N",
                         help="labelled predictions needed for classification quality "
                              "(default 100; drift is reported with fewer)")
@@ -175,6 +178,9 @@ def add_report_command(subparsers) -> None:
 
 def report(args: argparse.Namespace) -> int:
     """Write the report of the window; 1 when it holds no prediction, 2 when refused."""
+    if args.out == STDOUT and args.json == STDOUT:
+        print("error: --out and --json cannot both be - (standard output)", file=sys.stderr)
+        return 2
     from model.card import read_card
     from model.errors import ModelError
     from model.reference_data import read_reference
@@ -210,17 +216,24 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emit(path: Path, text: str) -> None:
+    """Write ``text`` to the file at ``path``, or to standard output when it is ``-``."""
+    if path == STDOUT:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
 def _write_report(built, args: argparse.Namespace) -> None:
-    """Save the page (and the JSON); say what they hold."""
+    """Write the page (and the JSON); say what they hold (on stderr if one went to stdout)."""
     import json
 
     results = built.results
-    for path in filter(None, (args.out, args.json)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    built.save_html(args.out)
+    _emit(args.out, built.html())
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2, allow_nan=False) + "\n",
-                             encoding="utf-8")
+        _emit(args.json, json.dumps(results, indent=2, allow_nan=False) + "\n")
     drift, quality, window = results["data_drift"], results["quality"], results["window"]
     for section in (drift, quality):
         if not section["computed"]:
@@ -231,9 +244,11 @@ def _write_report(built, args: argparse.Namespace) -> None:
     accuracy = (f"; accuracy {quality['current']['accuracy']:.3f} on the labelled rows "
                 f"(reference {quality['reference']['accuracy']:.3f})" if quality["computed"]
                 else "")
+    written = " and ".join("standard output" if path == STDOUT else str(path)
+                           for path in (args.out, args.json) if path)
     print(f"{window['rows']} prediction(s) of model {window['model_version']}, "
-          f"{window['labelled_rows']} labelled: {drifted}{accuracy} -> {args.out}"
-          f"{' and ' + str(args.json) if args.json else ''}")
+          f"{window['labelled_rows']} labelled: {drifted}{accuracy} -> {written}",
+          file=sys.stderr if STDOUT in (args.out, args.json) else sys.stdout)
 
 
 def build_parser() -> argparse.ArgumentParser:

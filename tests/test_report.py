@@ -194,13 +194,25 @@ def test_the_report_of_served_traffic(served, tmp_path, capsys, trained_model_di
            f"{reference['accuracy']:.3f}) -> {out} and {results_path}\n" in printed
 
 
+def test_only_one_output_can_be_standard_output(capsys):
+    assert main(["report", "--since", "1h", "--out", "-", "--json", "-"]) == 2
+    assert capsys.readouterr().err == \
+        "error: --out and --json cannot both be - (standard output)\n"
+
+
 @pytest.mark.slow
-def test_a_shifted_feature_is_flagged(served, tmp_path, capsys):
+def test_a_shifted_feature_is_flagged_and_the_page_can_go_to_stdout(served, tmp_path, capsys):
     served(400, seed=12, shift={"vma": 40})
-    assert run_report(tmp_path)[0] == 0
-    drift = json.loads((tmp_path / "results.json").read_text())["data_drift"]
+    results = tmp_path / "results.json"
+    assert main(["report", "--since", "1h", "--out", "-", "--json", str(results)]) == 0
+    drift = json.loads(results.read_text())["data_drift"]
     assert "vma" in drift["drifted"] and drift["by_feature"]["vma"]["score"] < 1e-6
-    assert f"{drift['drifted_count']} of 28 features drifted (" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert printed.out.lstrip().startswith("<!DOCTYPE html>")
+    assert printed.out.rstrip().endswith("</html>")
+    # the summary goes to stderr, out of the page's way
+    assert f"{drift['drifted_count']} of 28 features drifted (" in printed.err
+    assert printed.err.rstrip().endswith(f"-> standard output and {results}")
 
 
 @pytest.mark.slow

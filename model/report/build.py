@@ -1,7 +1,6 @@
 """Build one report: Evidently's runs on a checked window, the results, the HTML page."""
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 from model.report import evidently_report, results
 from model.report.evidently_compat import quiet
@@ -15,10 +14,10 @@ class Built:
     results: dict
     snapshot: object  # Evidently's Snapshot of both runs
 
-    def save_html(self, path) -> None:
-        """Write the self-contained HTML page (scripts and styles inline) at ``path``."""
+    def html(self) -> str:
+        """The self-contained HTML page: Evidently's scripts and styles inline."""
         with quiet():
-            self.snapshot.save_html(str(Path(path)))
+            return self.snapshot.get_html_str(as_iframe=False)
 
 
 def build(window: Window, reference, card: dict, since: datetime, until: datetime | None,
