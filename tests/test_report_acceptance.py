@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -142,3 +143,57 @@ def test_the_report_of_two_runs_flags_the_drift_and_matches_prometheus(report_mo
     assert opened.console_errors() == []
     assert [url for url in opened.requested_urls()
             if not url.startswith(("file:", "data:", "blob:"))] == []
+
+
+def read_only_mount_available() -> bool:
+    """Root with mount namespaces (unshare -m): a read-only bind mount, as compose mounts the
+    prediction-log volume into the report service."""
+    try:
+        return subprocess.run(["unshare", "-m", "true"], capture_output=True,
+                              timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def report_from_read_only_mount(data_dir, mount, env, out) -> subprocess.CompletedProcess:
+    """`accident-api report` reading ``data_dir`` through a read-only bind mount at ``mount``."""
+    command = (f"mount --bind {data_dir} {mount} && mount -o remount,bind,ro {mount} && "
+               f"exec {sys.executable} -m accident_api report --since 1h --out {out} "
+               f"--min-labelled 10")
+    return subprocess.run(["unshare", "-m", "sh", "-c", command], cwd=ROOT, timeout=300,
+                          env={**env, "DATA_DIR": str(mount)}, capture_output=True, text=True)
+
+
+@pytest.mark.skipif(not read_only_mount_available(), reason="needs root and unshare -m")
+def test_the_report_reads_the_sqlite_log_through_a_read_only_mount(live_server_factory,
+                                                                    trained_model_dir, tmp_path):
+    """A read-only reader of a WAL-mode SQLite file needs its -wal and -shm files: the service
+    keeps them while it runs and leaves them when its workers exit. A log whose last writer
+    closed it cleanly (they are gone) cannot be opened through a read-only mount, and the
+    report says so (docs/monitoring.md)."""
+    import sqlite3
+
+    server = live_server_factory()
+    imputation = read_card(trained_model_dir)["imputation"]
+    traffic = send_traffic(http_post(server.url), *accident_records(200, 31, imputation))
+    data, mount = Path(server.env["DATA_DIR"]), tmp_path / "read-only"
+    mount.mkdir()
+    env = {key: value for key, value in server.env.items()
+           if key != "PROMETHEUS_MULTIPROC_DIR"}
+    summary = f"{len(traffic.predictions)} prediction(s) of model "
+    running = report_from_read_only_mount(data, mount, env, tmp_path / "running.html")
+    assert running.returncode == 0 and running.stdout.startswith(summary), running.stderr
+    server.stop()
+    assert {path.name for path in data.iterdir()} >= {"predictions.sqlite3-wal",
+                                                       "predictions.sqlite3-shm"}
+    stopped = report_from_read_only_mount(data, mount, env, tmp_path / "stopped.html")
+    assert stopped.returncode == 0 and stopped.stdout.startswith(summary), stopped.stderr
+    connection = sqlite3.connect(data / "predictions.sqlite3")
+    connection.execute("SELECT count(*) FROM predictions").fetchall()
+    connection.close()  # the last connection to close checkpoints and deletes them
+    assert sorted(path.name for path in data.iterdir()) == ["predictions.sqlite3"]
+    closed = report_from_read_only_mount(data, mount, env, tmp_path / "closed.html")
+    assert closed.returncode == 2
+    assert closed.stderr == (f"error: cannot read the prediction log at sqlite:///{mount}/"
+                             "predictions.sqlite3 ((sqlite3.OperationalError) unable to "
+                             "open database file)\n")
