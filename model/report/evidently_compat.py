@@ -1,6 +1,6 @@
 """The one place that imports Evidently (the `report` extra): checked against Evidently 0.7.23.
 
-Evidently 0.7.23 (and every release since 0.4) imports
+Evidently 0.7.23 (and every release checked back to 0.4.40) imports
 ``pandas.core.dtypes.common.infer_dtype_from_object`` at module level, in
 ``evidently.legacy.tests.data_integrity_tests``, which ``import evidently`` loads. pandas 3
 removed that private helper, so with the project's pandas 3.1.1 ``import evidently`` fails
