@@ -17,9 +17,13 @@ WORKDIR /app
 # Dependencies first, from setup.cfg and constraints.txt alone: this layer is rebuilt only
 # when the pins change, not on every code edit. constraints.txt pins the transitive
 # dependencies too (`make lock`), so a rebuild next month installs the same packages.
+# EXTRAS names setup.cfg extras to add (compose's `report` image: EXTRAS=report, Evidently).
 COPY setup.cfg pyproject.toml constraints.txt ./
-RUN python -c "import configparser; c = configparser.ConfigParser(); c.read('setup.cfg'); \
-print(c['options']['install_requires'])" > /tmp/requirements.txt \
+ARG EXTRAS=""
+RUN python -c "import configparser, os; c = configparser.ConfigParser(); c.read('setup.cfg'); \
+print(c['options']['install_requires']); \
+[print(c['options.extras_require'][e]) for e in os.environ.get('EXTRAS', '').split(',') if e]" \
+> /tmp/requirements.txt \
  && pip install -c constraints.txt -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 

@@ -11,7 +11,7 @@ MODEL_DIR ?= models
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,report]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -44,7 +44,7 @@ test-fast: $(STAMP)
 ## bench: side-by-side benchmark (not in CI): seed-style reference, our service, ceiling; see docs/performance.md
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench,report]'
 	touch $(BENCH_STAMP)
 
 bench: system-deps $(BENCH_STAMP)
@@ -85,6 +85,6 @@ clean:
 .PHONY: lock
 lock:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,report]'
 	$(BIN)/python scripts/lock_deps.py
 	touch $(STAMP)

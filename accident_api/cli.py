@@ -1,4 +1,4 @@
-"""The `accident-api` command: `data`, `train`, `serve` and `predictions` subcommands."""
+"""The `accident-api` command: `data`, `train`, `serve`, `predictions` and `report` subcommands."""
 import argparse
 import os
 import re
@@ -12,6 +12,7 @@ from model.cli import add_data_command, add_train_command
 SERVE_FLAGS = {"model": "MODEL_PATH", "host": "HOST", "port": "PORT",
                "metrics_port": "METRICS_PORT", "workers": "WEB_CONCURRENCY"}
 GUNICORN_CONF = "gunicorn.conf.py"
+STDOUT = Path("-")  # `report --out -` / `--json -`
 
 
 def add_serve_command(subparsers) -> None:
@@ -97,26 +98,47 @@ def add_predictions_command(subparsers) -> None:
     export.set_defaults(handler=export_predictions)
 
 
-def export_predictions(args: argparse.Namespace) -> int:
-    """Write the selected predictions to `--out`; print how many."""
+class LogUnreadable(Exception):
+    """The configuration or the prediction log cannot be read; the message says which."""
+
+
+def service_config():
+    """The service's Config, from the environment (LogUnreadable when it is invalid)."""
+    from accident_api.config import Config, ConfigError
+
+    try:
+        return Config.from_env()
+    except ConfigError as error:
+        raise LogUnreadable(str(error)) from None
+
+
+def read_prediction_log(config, since, until, labelled_only=False, model_version=None):
+    """The window of the prediction log the service with ``config`` writes, as a DataFrame.
+
+    Raises LogUnreadable when the database refuses the query.
+    """
     import sqlalchemy as sa
 
-    from accident_api.config import Config, ConfigError
     from accident_api.service import prediction_log_url
     from monitoring.prediction_log import PredictionLog
 
+    url = prediction_log_url(config.PREDICTION_LOG_URL, config.DATA_DIR)
     try:
-        config = Config.from_env()
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    log = PredictionLog(prediction_log_url(config.PREDICTION_LOG_URL, config.DATA_DIR))
-    try:
-        frame = log.read(args.since, args.until, labelled_only=args.labelled,
-                         model_version=args.model_version)
+        return PredictionLog(url).read(since, until, labelled_only=labelled_only,
+                                       model_version=model_version)
     except sa.exc.SQLAlchemyError as exc:
-        print(f"error: cannot read the prediction log ({str(exc).splitlines()[0]})",
-              file=sys.stderr)
+        where = sa.make_url(url).render_as_string(hide_password=True)
+        raise LogUnreadable(f"cannot read the prediction log at {where} "
+                            f"({str(exc).splitlines()[0]})") from None
+
+
+def export_predictions(args: argparse.Namespace) -> int:
+    """Write the selected predictions to `--out`; print how many."""
+    try:
+        frame = read_prediction_log(service_config(), args.since, args.until,
+                                    labelled_only=args.labelled, model_version=args.model_version)
+    except LogUnreadable as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "csv":
@@ -126,6 +148,107 @@ def export_predictions(args: argparse.Namespace) -> int:
     labelled = int(frame["actual"].notna().sum())
     print(f"{len(frame)} prediction(s), {labelled} labelled -> {args.out}")
     return 0
+
+
+def add_report_command(subparsers) -> None:
+    """Register `report`."""
+    parser = subparsers.add_parser(
+        "report", help="an offline HTML report of a window of predictions (Evidently)",
+        description="Compare the predictions served in a window (the prediction log the "
+                    "service writes: PREDICTION_LOG_URL, or the SQLite file in DATA_DIR) with "
+                    "the model's reference dataset: data drift of every feature, prediction "
+                    "drift and, on the labelled predictions, classification quality beside "
+                    "the reference's. Needs the `report` extra (Evidently).")
+    parser.add_argument("--since", type=moment, required=True,
+                        help="start: a duration ago (7d, 12h, 30m, 2w) or an ISO 8601 time")
+    parser.add_argument("--until", type=moment, help="end (default: now)")
+    parser.add_argument("--model-version", help="only predictions of this model version "
+                        "(required when the window holds several)")
+    parser.add_argument("--model", metavar="PATH", help="directory of the model that served "
+                        "them, with its reference dataset (default: MODEL_PATH, else models)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="HTML file to write (- for standard output)")
+    parser.add_argument("--json", type=Path,
+                        help="also write the results as JSON here (- for standard output)")
+    parser.add_argument("--min-labelled", type=int, default=100, metavar="N",
+                        help="labelled predictions needed for classification quality "
+                             "(default 100; drift is reported with fewer)")
+    parser.set_defaults(handler=report)
+
+
+def report(args: argparse.Namespace) -> int:
+    """Write the report of the window; 1 when it holds no prediction, 2 when refused."""
+    if args.out == STDOUT and args.json == STDOUT:
+        print("error: --out and --json cannot both be - (standard output)", file=sys.stderr)
+        return 2
+    from model.card import read_card
+    from model.errors import ModelError
+    from model.reference_data import read_reference
+    from model.report import window as report_window
+
+    model_dir = args.model
+    try:
+        config = service_config()
+        model_dir = args.model or config.MODEL_PATH
+        frame = read_prediction_log(config, args.since, args.until,
+                                    model_version=args.model_version)
+        version = report_window.model_version_of(frame, args.model_version)
+        card = read_card(model_dir)
+        report_window.check_reference(card, version, model_dir)
+        reference = read_reference(model_dir, card)
+    except report_window.NoPredictionsError as error:
+        until = args.until.isoformat(timespec="seconds") if args.until else "now"
+        print(f"error: {error} (from {args.since.isoformat(timespec='seconds')} to {until} "
+              "UTC): nothing to report", file=sys.stderr)
+        return 1
+    except (LogUnreadable, report_window.ReportRefused, ModelError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        from model.report.build import build
+    except ImportError as exc:
+        print(f"error: the report needs Evidently, the optional `report` extra: pip install -c "
+              f"constraints.txt -e '.[report]' ({exc})", file=sys.stderr)
+        return 2
+    window = report_window.prepare(frame, card, version)
+    built = build(window, reference, card, args.since, args.until, args.min_labelled)
+    _write_report(built, args)
+    return 0
+
+
+def _emit(path: Path, text: str) -> None:
+    """Write ``text`` to the file at ``path``, or to standard output when it is ``-``."""
+    if path == STDOUT:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def _write_report(built, args: argparse.Namespace) -> None:
+    """Write the page (and the JSON); say what they hold (on stderr if one went to stdout)."""
+    import json
+
+    results = built.results
+    _emit(args.out, built.html())
+    if args.json:
+        _emit(args.json, json.dumps(results, indent=2, allow_nan=False) + "\n")
+    drift, quality, window = results["data_drift"], results["quality"], results["window"]
+    for section in (drift, quality):
+        if not section["computed"]:
+            print(f"warning: {section['reason']}", file=sys.stderr)
+    drifted = (f"{drift['drifted_count']} of {drift['features']} features drifted"
+               f"{' (' + ', '.join(drift['drifted']) + ')' if drift['drifted'] else ''}"
+               if drift["computed"] else "no data drift (no features logged)")
+    accuracy = (f"; accuracy {quality['current']['accuracy']:.3f} on the labelled rows "
+                f"(reference {quality['reference']['accuracy']:.3f})" if quality["computed"]
+                else "")
+    written = " and ".join("standard output" if path == STDOUT else str(path)
+                           for path in (args.out, args.json) if path)
+    print(f"{window['rows']} prediction(s) of model {window['model_version']}, "
+          f"{window['labelled_rows']} labelled: {drifted}{accuracy} -> {written}",
+          file=sys.stderr if STDOUT in (args.out, args.json) else sys.stdout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_command(commands)
     add_serve_command(commands)
     add_predictions_command(commands)
+    add_report_command(commands)
     return parser
 
 

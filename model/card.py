@@ -18,7 +18,9 @@ CARD_FILE = "model_card.json"
 JOBLIB_FILE = "model.joblib"
 ONNX_FILE = "model.onnx"
 CALIBRATION_FILE = "calibration.json"
-ARTIFACT_FILES = {"joblib": JOBLIB_FILE, "onnx": ONNX_FILE, "calibration": CALIBRATION_FILE}
+REFERENCE_FILE = "reference.parquet"  # read by the offline report only (model.reference_data)
+ARTIFACT_FILES = {"joblib": JOBLIB_FILE, "onnx": ONNX_FILE, "calibration": CALIBRATION_FILE,
+                  "reference": REFERENCE_FILE}
 REQUIRED_KEYS = (
     "name",
     "version",
@@ -95,7 +97,7 @@ def read_card(model_dir) -> dict:
 
 def verify_artifact(model_dir, card: dict, kind: str) -> Path:
     """Check feature order and the sha256 of the ``kind`` file (a key of ARTIFACT_FILES:
-    "joblib", "onnx", "calibration") against the card.
+    "joblib", "onnx", "calibration", "reference") against the card.
 
     Returns the artifact's path; raises before anything is loaded from it.
 

@@ -1,5 +1,5 @@
 """Training: split, impute, fit, calibrate, evaluate against a baseline, export joblib + ONNX +
-calibration map + model card.
+calibration map + reference dataset + model card.
 
 Several BAAC years can be trained on at once. Without a test year, every row goes into one
 stratified random split (train / calibration / test). With ``test_year``, the model is fit,
@@ -21,7 +21,14 @@ from sklearn.ensemble import RandomForestClassifier
 
 from model import baac, synth
 from model.calibration import fit_isotonic, write_calibration
-from model.card import CALIBRATION_FILE, JOBLIB_FILE, ONNX_FILE, library_versions, write_card
+from model.card import (
+    CALIBRATION_FILE,
+    JOBLIB_FILE,
+    ONNX_FILE,
+    REFERENCE_FILE,
+    library_versions,
+    write_card,
+)
 from model.dataset import build_dataset, check_test_year, row_counts, split_rows, sum_reports
 from model.evaluation import (  # noqa: F401  (re-exported: model.train.evaluate)
     CALIBRATION_BINS,
@@ -39,6 +46,7 @@ from model.onnx_export import (  # noqa: F401  (re-exported: model.train.ParityE
     export_onnx,
 )
 from model.reference import build_reference
+from model.reference_data import reference_entry, reference_frame, write_reference
 from model.train_defaults import (  # noqa: F401  (re-exported: model.train.SEED, ...)
     CALIBRATION_SIZE,
     DEFAULT_HYPERPARAMETERS,
@@ -74,10 +82,11 @@ def _feature_entries(train_rows: np.ndarray) -> list:
     return entries
 
 
-def _save_artifacts(forest, calibration, test_rows: np.ndarray, out_dir: Path) -> dict:
-    """Export to ONNX, check parity (raises before anything is written), write the three files.
+def _save_artifacts(forest, calibration, test_rows: np.ndarray, reference, out_dir: Path) -> dict:
+    """Export to ONNX, check parity (raises before anything is written), write the four files.
 
-    Returns the card's ``artifacts`` entry: file names, sha256 and the parity result.
+    Returns the card's ``artifacts`` entry: file names, sha256, the parity result and the
+    reference dataset's rows and size.
     """
     onnx_bytes = export_onnx(forest)
     parity = check_parity(forest, onnx_bytes, test_rows, calibration)
@@ -85,11 +94,14 @@ def _save_artifacts(forest, calibration, test_rows: np.ndarray, out_dir: Path) -
     joblib.dump(forest, out_dir / JOBLIB_FILE, compress=3)
     (out_dir / ONNX_FILE).write_bytes(onnx_bytes)
     write_calibration(out_dir / CALIBRATION_FILE, calibration)
+    write_reference(out_dir / REFERENCE_FILE, reference)
     return {
         "joblib": {"file": JOBLIB_FILE, "sha256": sha256_file(out_dir / JOBLIB_FILE)},
         "onnx": {"file": ONNX_FILE, "sha256": sha256_file(out_dir / ONNX_FILE), "parity": parity},
         "calibration": {"file": CALIBRATION_FILE,
                         "sha256": sha256_file(out_dir / CALIBRATION_FILE)},
+        "reference": reference_entry(out_dir / REFERENCE_FILE, reference,
+                                     sha256_file(out_dir / REFERENCE_FILE)),
     }
 
 
@@ -120,14 +132,14 @@ def train(
     log=_log,
 ) -> dict:
     """Build features, fit, calibrate and evaluate the forest, write model.joblib, model.onnx,
-    calibration.json and the card.
+    calibration.json, reference.parquet (the test split as served) and the card.
 
     Parameters
     ----------
     tables_by_year : dict
         year -> the four raw BAAC tables of that year (``model.baac.read_raw``).
     out_dir : str or Path
-        Directory that receives the three files (created if needed).
+        Directory that receives the files (created if needed).
     source : dict
         Data provenance for the card (kind, years, file hashes, ...).
     hyperparameters : dict, optional
@@ -176,7 +188,9 @@ def train(
         return forest.predict_proba(rows)[:, 1]
 
     calibration = fit_isotonic(score(calibration_rows), y_calibration)
-    metrics, calibration_test = evaluate_served(y_test, score(test_rows), calibration)
+    test_scores = score(test_rows)
+    metrics, calibration_test = evaluate_served(y_test, test_scores, calibration)
+    reference = reference_frame(test_rows, y_test, calibration(test_scores), THRESHOLD)
     log(
         f"calibrated on {len(calibration_rows)} rows ({len(calibration)} breakpoints): held-out "
         f"ECE {calibration_test['before']['ece']:.3f} -> {metrics['ece']:.3f}, "
@@ -195,7 +209,7 @@ def train(
             f"F1 {result['f1']:.3f}, accuracy {result['accuracy']:.3f}")
     log("exporting to ONNX and checking parity on the held-out split")
     out_dir = Path(out_dir)
-    artifacts = _save_artifacts(forest, calibration, test_rows, out_dir)
+    artifacts = _save_artifacts(forest, calibration, test_rows, reference, out_dir)
     card = {
         "name": NAME,
         "version": artifacts["joblib"]["sha256"][:12],
@@ -232,7 +246,8 @@ def train(
     }
     write_card(out_dir, card)
     log(
-        f"wrote {out_dir}/{{{JOBLIB_FILE},{ONNX_FILE},{CALIBRATION_FILE},model_card.json}} "
+        f"wrote {out_dir}/{{{JOBLIB_FILE},{ONNX_FILE},{CALIBRATION_FILE},{REFERENCE_FILE},"
+        f"model_card.json}} "
         f"version {card['version']} "
         f"in {card['training_seconds']} s"
     )

@@ -5,7 +5,8 @@
 # prometheus/promtool, nginx (the reverse proxy of `make stack` and of the proxy tests),
 # docker-compose (to validate the compose file), busybox (runs the scripts of Alpine-based
 # images with Alpine's shell and tools), postgresql (the prediction log shared by several
-# instances; the tests start their own cluster) and wrk (benchmarks).
+# instances; the tests start their own cluster), wrk (benchmarks) and chromium (opens the
+# HTML reports headless in their tests).
 # Installs only what is missing. PYTHON names the interpreter the Makefile uses.
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
@@ -34,6 +35,7 @@ command -v busybox >/dev/null || missing+=(busybox)
 # Debian keeps the server's binaries (initdb, postgres) out of PATH, per major version
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 command -v wrk >/dev/null || missing+=(wrk)
+command -v chromium >/dev/null || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
 sudo=""

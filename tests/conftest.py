@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.reliability",
     "tests.fixtures.database",
     "tests.fixtures.proxy",
+    "tests.fixtures.browser",
 ]

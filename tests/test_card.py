@@ -112,7 +112,7 @@ def test_verify_returns_the_path(card, trained_model_dir):
     )
 
 
-@pytest.mark.parametrize("kind", ["joblib", "onnx", "calibration"])
+@pytest.mark.parametrize("kind", ["joblib", "onnx", "calibration", "reference"])
 def test_verify_rejects_another_hash(card, trained_model_dir, kind):
     card["artifacts"][kind]["sha256"] = "0" * 64
     with pytest.raises(ModelIntegrityError, match="will not be loaded"):

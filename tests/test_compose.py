@@ -39,7 +39,8 @@ def config(tmp_path_factory):
     """The compose file as docker-compose resolves it, every profile included."""
     if shutil.which("docker-compose") is None:
         pytest.skip("docker-compose not installed (make system-deps)")
-    done = compose(tmp_path_factory.mktemp("compose"), "--profile", "load", "config")
+    done = compose(tmp_path_factory.mktemp("compose"), "--profile", "load", "--profile",
+                   "report", "config")
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
 
@@ -74,7 +75,7 @@ def test_compose_config_validates_with_no_env_file(tmp_path):
 @needs_compose
 def test_env_example_copied_as_is_changes_nothing(config, tmp_path):
     """`cp .env.example .env` gives the stack it runs without one: every default agrees."""
-    done = compose(tmp_path, "--profile", "load", "config",
+    done = compose(tmp_path, "--profile", "load", "--profile", "report", "config",
                    env_text=(ROOT / ".env.example").read_text())
     assert done.returncode == 0, done.stderr
     assert yaml.safe_load(done.stdout) == config
@@ -83,7 +84,7 @@ def test_env_example_copied_as_is_changes_nothing(config, tmp_path):
 def test_services_and_their_comments():
     text = COMPOSE.read_text().splitlines()
     names = list(yaml.safe_load(COMPOSE.read_text())["services"])
-    assert names == ["trainer", "api", "nginx", "prometheus", "grafana", "load"]
+    assert names == ["trainer", "api", "nginx", "prometheus", "grafana", "load", "report"]
     for name in names:
         line = text.index(f"  {name}:")
         assert text[line - 1].strip().startswith("# "), f"no one-line comment above {name}"
@@ -255,7 +256,7 @@ def test_no_secret_in_the_committed_stack_files(config):
 
 def test_services_run_read_only_with_healthchecks(config):
     services = config["services"]
-    for name in ("trainer", "api", "nginx", "prometheus", "grafana", "load"):
+    for name in ("trainer", "api", "nginx", "prometheus", "grafana", "load", "report"):
         assert services[name].get("read_only") is True, name
     assert services["api"]["depends_on"]["trainer"]["condition"] == \
         "service_completed_successfully"
@@ -271,8 +272,9 @@ def test_services_built_from_the_api_image_but_not_serving_disable_its_healthche
     """The Dockerfile's HEALTHCHECK probes /health/ready on :8000: inherited by the trainer
     and the load generator it would mark them unhealthy for as long as they run."""
     services = config["services"]
-    for name in ("trainer", "load"):
-        assert services[name]["image"] == services["api"]["image"], name
+    for name in ("trainer", "load", "report"):
+        if name != "report":  # the same Dockerfile, with the report extra (its own tag)
+            assert services[name]["image"] == services["api"]["image"], name
         # `disable: true`, which docker-compose 1.29 resolves to the equivalent test NONE
         assert services[name].get("healthcheck") in ({"disable": True},
                                                      {"test": ["NONE"]}), name
@@ -331,3 +333,34 @@ def test_dockerfile_dependency_layer_reads_pinned_requirements():
     assert all(re.fullmatch(r"[A-Za-z0-9_.\[\]-]+==[\w.]+", line) for line in requirements)
     names = {line.split("==")[0].lower() for line in requirements}
     assert {"gunicorn", "flask", "prometheus-client", "requests"} <= names
+
+
+def test_the_report_service_reads_the_api_log_read_only(config):
+    """`docker compose run --rm -T report ...`: the api's prediction log and models, mounted
+    read-only, the same log settings, the image built with the report extra."""
+    report, api = config["services"]["report"], config["services"]["api"]
+    assert report["profiles"] == ["report"]
+    assert report["entrypoint"] == ["accident-api", "report"]
+    assert report["command"] == ["--since", "7d", "--out", "-"]
+    assert report["build"]["args"] == {"EXTRAS": "report"}
+    assert report["image"] == "accident-api-report:local" != api["image"]
+    log_volume = [v for v in _volumes(api) if v[0] == "prediction-log"]
+    assert [(s, t) for s, t, _ in log_volume] == [("prediction-log", "/prediction-log")]
+    assert set(_volumes(report)) == {("prediction-log", "/prediction-log", "ro"),
+                                     ("models", "/models", "ro")}
+    for name in ("DATA_DIR", "PREDICTION_LOG_URL"):
+        assert report["environment"][name] == api["environment"][name], name
+    assert "ports" not in report and "depends_on" not in report
+
+
+def test_dockerfile_extras_add_their_pinned_requirements():
+    """EXTRAS=report (the report service's build argument) adds Evidently's pin."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", "")
+    assert re.search(r'^ARG EXTRAS=""$', text, re.M)
+    code = re.search(r'python -c "(.*?)" > /tmp/requirements.txt', text).group(1)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=30, env={**os.environ, "EXTRAS": "report"})
+    requirements = done.stdout.split()
+    assert done.returncode == 0, done.stderr
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\[\]-]+==[\w.]+", line) for line in requirements)
+    assert "evidently==0.7.23" in requirements and "gunicorn==27.0.1" in requirements

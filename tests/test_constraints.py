@@ -43,7 +43,8 @@ def test_every_setup_cfg_pin_has_the_same_version_in_the_constraints():
 def test_every_installed_dependency_of_the_project_is_constrained():
     """The project's whole dependency closure (as installed here) has a line: nothing floats.
 
-    `make test` installs the test extra only; the bench extra is walked when it is installed.
+    `make test` installs the test and report extras; the bench extra is walked when it is
+    installed.
     """
     roots = [req for req in lock_deps.direct_requirements() if is_installed(req.name)]
     missing = {name for name in lock_deps.closure(roots)
@@ -60,7 +61,7 @@ def test_lock_skips_extras_not_requested():
 
 def test_makefile_and_dockerfile_install_with_the_constraints():
     makefile = (ROOT / "Makefile").read_text()
-    assert "pip install --quiet -c constraints.txt -e '.[test]'" in makefile
+    assert "pip install --quiet -c constraints.txt -e '.[test,report]'" in makefile
     assert re.search(r"^lock:.*(\n\t.*)*\n\t.*scripts/lock_deps.py", makefile, re.M)
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^COPY .*constraints\.txt", dockerfile, re.M)

@@ -1,4 +1,5 @@
-"""An ONNX-backend server imports only what serving needs: no pandas, scipy, sklearn, skl2onnx.
+"""An ONNX-backend server imports only what serving needs: no pandas, scipy, sklearn, skl2onnx,
+nor Evidently (the offline report's, an optional extra).
 
 Their shared libraries, touched while importing, stay private pages of gunicorn's master
 (docs/performance.md: memory). Checked in a fresh interpreter, since this test session has
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("pandas", "scipy", "sklearn", "skl2onnx", "onnx", "joblib")
+HEAVY = ("pandas", "scipy", "sklearn", "skl2onnx", "onnx", "joblib", "evidently")
 
 _SCRIPT = """
 import json, sys

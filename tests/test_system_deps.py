@@ -89,10 +89,27 @@ def test_nginx_outside_path_in_sbin_is_not_installed_again(tmp_path):
     """A non-root PATH often lacks /usr/sbin, where Debian puts nginx: found there, it is kept."""
     bin_dir = fake_bin(tmp_path, "#!/bin/sh\nexit 0\n",
                        present=("docker-compose", "wrk", "prometheus", "promtool", "ps", "ss",
-                                "busybox"))
+                                "busybox", "chromium"))
     (tmp_path / "sbin").mkdir()
     (tmp_path / "sbin" / "nginx").write_text("#!/bin/sh\nexit 0\n")
     (tmp_path / "sbin" / "nginx").chmod(0o755)
     done = run_script(tmp_path, bin_dir)
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "apt.log").exists(), "nothing was missing: apt-get must not run"
+
+
+def test_chromium_is_installed_only_when_missing(tmp_path):
+    """The HTML reports' tests open them in Debian's headless chromium."""
+    everything_else = ("docker-compose", "wrk", "prometheus", "promtool", "ps", "ss", "busybox")
+    bin_dir = fake_bin(tmp_path, "#!/bin/sh\nexit 0\n", present=everything_else)
+    (tmp_path / "sbin").mkdir()
+    (tmp_path / "sbin" / "nginx").write_text("#!/bin/sh\nexit 0\n")
+    (tmp_path / "sbin" / "nginx").chmod(0o755)
+    assert run_script(tmp_path, bin_dir).returncode == 0
+    assert "install -y -qq --no-install-recommends chromium" in \
+        (tmp_path / "apt.log").read_text()
+    (tmp_path / "apt.log").unlink()
+    (bin_dir / "chromium").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "chromium").chmod(0o755)
+    assert run_script(tmp_path, bin_dir).returncode == 0
+    assert not (tmp_path / "apt.log").exists()
