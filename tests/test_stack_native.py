@@ -153,7 +153,7 @@ def test_native_stack_with_three_replicas_behind_nginx(trained_model_dir):
         metrics = {f"127.0.0.1:{ports['METRICS_PORT'] + i}" for i in range(3)}
         assert len(pids["api"]) == 3
         # Prometheus discovers every instance as a target of its own
-        wait_for(lambda: api_targets(prom) == dict.fromkeys(metrics, "up"), 30,
+        wait_for(lambda: api_targets(prom) == dict.fromkeys(metrics, "up"), 90,
                  "three instances scraped")
         # nginx spreads requests over the three
         for _ in range(6):
