@@ -2,8 +2,9 @@
 # Debian packages `make test` needs on a fresh machine: python3-venv (the Makefile's
 # `python3 -m venv` needs ensurepip, which Debian ships separately), iproute2 (`ss`, used by
 # the reliability tests), procps (`ps`, used by the test fixtures and load/soak.py),
-# prometheus/promtool, docker-compose (to validate the compose file) and wrk (benchmarks).
-# Installs only what is missing. PYTHON names the interpreter the Makefile uses.
+# prometheus/promtool, docker-compose (to validate the compose file), wrk (benchmarks) and
+# chromium (opens load/run.py's HTML report headless in its test). Installs only what is
+# missing. PYTHON names the interpreter the Makefile uses.
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 POLICY_RC_D=${POLICY_RC_D:-/usr/sbin/policy-rc.d}
@@ -25,6 +26,7 @@ command -v prometheus >/dev/null || missing+=(prometheus)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v wrk >/dev/null || missing+=(wrk)
+command -v chromium >/dev/null || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
 sudo=""

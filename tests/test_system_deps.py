@@ -50,7 +50,8 @@ def test_fresh_debian_gets_venv_iproute2_procps_and_prometheus_stays_stopped(tmp
     install = [line for line in (tmp_path / "apt.log").read_text().splitlines()
                if line.startswith("install")]
     assert len(install) == 1
-    assert set(install[0].split()) >= {"python3-venv", "iproute2", "procps", "prometheus"}
+    assert set(install[0].split()) >= {"python3-venv", "iproute2", "procps", "prometheus",
+                                       "chromium"}
     # the service policy forbade starting prometheus during the install, and is gone after
     assert "exit 101" in (tmp_path / "policy-at-install").read_text()
     assert not (tmp_path / "policy-rc.d").exists()
@@ -58,7 +59,7 @@ def test_fresh_debian_gets_venv_iproute2_procps_and_prometheus_stays_stopped(tmp
 
 def test_an_existing_policy_is_left_alone(tmp_path):
     bin_dir = fake_bin(tmp_path, DEBIAN_PYTHON_WITHOUT_ENSUREPIP,
-                       present=("docker-compose", "wrk", "ss", "ps"))
+                       present=("docker-compose", "wrk", "ss", "ps", "chromium"))
     (tmp_path / "policy-rc.d").write_text("#!/bin/sh\nexit 0\n")
     assert run_script(tmp_path, bin_dir).returncode == 0
     assert (tmp_path / "policy-rc.d").read_text() == "#!/bin/sh\nexit 0\n"
@@ -66,7 +67,8 @@ def test_an_existing_policy_is_left_alone(tmp_path):
 
 def test_python_with_ensurepip_needs_no_venv_package(tmp_path):
     bin_dir = fake_bin(tmp_path, "#!/bin/sh\nexit 0\n",
-                       present=("docker-compose", "wrk", "prometheus", "promtool", "ps"))
+                       present=("docker-compose", "wrk", "prometheus", "promtool", "ps",
+                                "chromium"))
     assert run_script(tmp_path, bin_dir).returncode == 0
     assert "install" in (tmp_path / "apt.log").read_text()
     assert "python3-venv" not in (tmp_path / "apt.log").read_text()
@@ -79,3 +81,17 @@ def test_a_non_debian_python_without_ensurepip_is_a_clear_error(tmp_path):
     done = run_script(tmp_path, bin_dir)
     assert done.returncode == 1
     assert "has no ensurepip" in done.stderr and not (tmp_path / "apt.log").exists()
+
+
+def test_chromium_is_installed_only_when_missing(tmp_path):
+    """The HTML load report's test opens it in Debian's headless chromium."""
+    everything_else = ("docker-compose", "wrk", "prometheus", "promtool", "ps", "ss")
+    bin_dir = fake_bin(tmp_path, "#!/bin/sh\nexit 0\n", present=everything_else)
+    assert run_script(tmp_path, bin_dir).returncode == 0
+    assert "install -y -qq --no-install-recommends chromium" in \
+        (tmp_path / "apt.log").read_text()
+    (tmp_path / "apt.log").unlink()
+    (bin_dir / "chromium").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "chromium").chmod(0o755)
+    assert run_script(tmp_path, bin_dir).returncode == 0
+    assert not (tmp_path / "apt.log").exists()
