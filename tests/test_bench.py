@@ -1,6 +1,7 @@
 """bench/ smoke tests: modules import, wrk output parses, the targets judge, and the
 seed-style reference and ceiling apps answer the seed record. No timings are asserted."""
 import json
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -163,3 +164,55 @@ def test_the_cached_benchmark_model_follows_the_training_recipe(tmp_path, monkey
     assert first != run.cached_model_dir(tmp_path, "--synthetic --accidents 20000")
     monkeypatch.setitem(run.DEFAULT_HYPERPARAMETERS, "n_estimators", 100)
     assert first != run.cached_model_dir(tmp_path, "--synthetic --accidents 50000")
+
+
+def test_results_are_named_by_day_and_commit_and_never_overwritten(tmp_path):
+    from datetime import datetime, timezone
+
+    from bench import results
+
+    started = datetime(2026, 12, 7, 23, 59, tzinfo=timezone.utc)
+    first = results.write({"rounds": []}, results.result_path(started, "436b1a2",
+                                                              directory=tmp_path / "r"))
+    assert first == tmp_path / "r" / "2026-12-07-436b1a2.json"
+    assert json.loads(first.read_text()) == {"rounds": []}
+    second = results.result_path(started, "436b1a2", directory=tmp_path / "r")
+    assert second.name == "2026-12-07-436b1a2-2.json"
+    assert results.result_path(started, "436b1a2-dirty", "capacity",
+                               directory=tmp_path / "r").name \
+        == "2026-12-07-436b1a2-dirty-capacity.json"
+    assert results.DIRECTORY == Path(__file__).resolve().parent.parent / "bench" / "results"
+
+
+def test_the_commit_of_a_result_says_when_the_tree_was_dirty(tmp_path):
+    import subprocess
+
+    from bench import results
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+    assert results.checkout_commit(tmp_path) == "unknown"
+    git("init", "-q")
+    (tmp_path / "file").write_text("one")
+    git("add", "file")
+    git("-c", "user.email=bench@example.invalid", "-c", "user.name=bench", "commit", "-qm", "x")
+    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "--short=7", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    assert results.checkout_commit(tmp_path) == head
+    (tmp_path / "file").write_text("two")
+    assert results.checkout_commit(tmp_path) == f"{head}-dirty"
+
+
+def test_bench_run_writes_its_json_into_the_results_directory_by_default(monkeypatch, tmp_path):
+    from bench import results, run
+
+    monkeypatch.setattr(run.wrk, "wrk_path", lambda: "/usr/bin/wrk")
+    monkeypatch.setattr(run, "ensure_model", lambda options: tmp_path / "model")
+    monkeypatch.setattr(run, "run_rounds", lambda *args: [])
+    monkeypatch.setattr(results, "DIRECTORY", tmp_path / "results")
+    assert run.main(["--work-dir", str(tmp_path / "work"), "--rounds", "0"]) == 0
+    (written,) = (tmp_path / "results").iterdir()
+    document = json.loads(written.read_text())
+    assert written.name == f"{document['date'][:10]}-{document['commit']}.json"
+    assert document["rounds"] == [] and "load_average" in document
+
