@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=_positive(float), default=30.0, help="seconds to send")
     p.add_argument("--max-requests", type=_positive(int), help="stop after this many sends")
     p.add_argument("--concurrency", type=_positive(int), default=16,
-                   help="worker threads (each its own requests.Session); also the queue size")
+                   help="workers (each its own HTTP connection); also the queue size")
     p.add_argument("--mix", default=DEFAULT_MIX, help=f"kind=weight,... (default {DEFAULT_MIX})")
     p.add_argument("--drift", default="", help="FEATURE=SHIFT,... shift features (drift demo)")
     p.add_argument("--records", help="JSON-lines file of records instead of card-drawn ones")
