@@ -1,6 +1,7 @@
 """Open-model load generator for the accident API.
 
     python load/run.py --rate 50 --duration 60 [--mix ...] [--drift vma=40] [--json out.json]
+                       [--html report.html]
 
 Exit status: 0 all gates passed, 1 a gate (--max-error-rate, --max-p99) failed,
 2 bad arguments or the API could not be prepared for (GET /model failed), 130 interrupted
@@ -21,6 +22,7 @@ if __package__ in (None, ""):               # `python load/run.py` from the repo
 
 import requests  # noqa: E402
 
+from load import html_report  # noqa: E402
 from load import report as reporting  # noqa: E402
 from load.mix import DEFAULT_MIX, KindSequence, parse_drift, parse_mix  # noqa: E402
 from load.payloads import RequestFactory  # noqa: E402
@@ -59,6 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="a send starting this long after its slot counts as late")
     p.add_argument("--seed", type=int, default=0, help="random seed for record values")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--html", metavar="FILE",
+                   help="also write the report as one self-contained HTML file (charts over "
+                        "time, the summary tables, the parameters; opens offline)")
     p.add_argument("--max-error-rate", type=float, help="fail (exit 1) above this error share")
     p.add_argument("--max-p99", type=float, metavar="MS", help="fail (exit 1) above this p99")
     p.add_argument("--progress-every", type=_positive(float), default=1.0, help="seconds")
@@ -155,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     print(reporting.render(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.html:
+        Path(args.html).write_text(html_report.render(report), encoding="utf-8")
     if result.interrupted:
         return 130
     return 0 if reporting.passed(report) else 1

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.observability",
     "tests.fixtures.stack",
     "tests.fixtures.reliability",
+    "tests.fixtures.browser",
 ]
