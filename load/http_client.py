@@ -105,7 +105,7 @@ class Connection(asyncio.Protocol):
         return self.waiter
 
     def close(self) -> None:
-        """Close the connection (an abandoned request's answer must not be read later)."""
+        """Close the connection (returns None, for ``connection = connection.close()``)."""
         self.closed = True
         self.transport.close()
 

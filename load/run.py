@@ -47,8 +47,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=_positive(float), default=20.0, help="target req/s")
     p.add_argument("--duration", type=_positive(float), default=30.0, help="seconds to send")
     p.add_argument("--max-requests", type=_positive(int), help="stop after this many sends")
-    p.add_argument("--concurrency", type=_positive(int), default=16,
-                   help="workers (each its own HTTP connection); also the queue size")
+    p.add_argument("--concurrency", type=_positive(int), default=256,
+                   help="most requests in flight at once, and as many again queued before a "
+                        "send is dropped (default 256: a stall of the server shows as "
+                        "latency, not as drops; keep-alive connections are opened only as "
+                        "needed)")
     p.add_argument("--mix", default=DEFAULT_MIX, help=f"kind=weight,... (default {DEFAULT_MIX})")
     p.add_argument("--drift", default="", help="FEATURE=SHIFT,... shift features (drift demo)")
     p.add_argument("--records", help="JSON-lines file of records instead of card-drawn ones")

@@ -1,12 +1,14 @@
 """The load engine: requests leave on a fixed timetable, whatever the server does.
 
-Request i is due at t0 + i / rate. The scheduler hands it to a pool of ``concurrency``
-workers, each with its own HTTP/1.1 connection (load.http_client), through a queue of the same
-size; scheduler and workers are tasks of one asyncio event loop in the calling thread.
-Latency is measured from the due time, not from when a worker got to it, so a slow server
-shows up as latency instead of as a quietly lower send rate (coordinated omission). When
-every worker is busy and the queue is full the request is dropped and counted: the pool is
-bounded, the timetable is not bent.
+Request i is due at t0 + i / rate. The scheduler hands it to one of at most
+``concurrency`` workers, or queues it (at most as many again) until one is free; scheduler
+and workers are tasks of one asyncio event loop in the calling thread. A worker sends on an
+HTTP/1.1 connection (load.http_client) that it leaves to the next worker while the server
+keeps it open, the most recently used first, so a keep-alive server sees as many
+connections as requests were really in flight at once. Latency is measured from the due
+time, not from when a worker got to it, so a slow server shows up as latency instead of as
+a quietly lower send rate (coordinated omission). When every worker is busy and the queue
+is full the request is dropped and counted: the pool is bounded, the timetable is not bent.
 
 A request without a response is classified (load.outcomes): refused, reset, timeout or
 other, so a refused connection (never accepted) is not confused with an accepted request
@@ -20,13 +22,14 @@ import json
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import httptools
 import uvloop
 
-from load.http_client import Endpoint
+from load.http_client import Connection, Endpoint
 from load.outcomes import classify
 from load.payloads import RequestSpec
 from load.stats import Stats
@@ -117,11 +120,12 @@ class _Engine:
 
     async def _run(self, requests_iter, progress, every, waiting) -> None:
         plan, result = self.plan, self.result
-        jobs: asyncio.Queue = asyncio.Queue(maxsize=plan.concurrency)
-        workers = [asyncio.create_task(self._worker(jobs)) for _ in range(plan.concurrency)]
+        self.workers: set[asyncio.Task] = set()
+        self.queued: deque = deque()            # (due, spec) waiting for a free worker
+        self.idle: list[Connection] = []        # open connections no worker is using
         result.started_at = time.time()
         self.t0 = t0 = time.perf_counter()
-        await self._schedule(requests_iter, jobs, progress, every)
+        await self._schedule(requests_iter, progress, every)
         # An uninterrupted timetable covers exactly scheduled/rate seconds unless the
         # scheduler itself fell behind; then the wall clock is the honest window.
         result.send_window = time.perf_counter() - t0
@@ -130,11 +134,11 @@ class _Engine:
         pending = result.sent - result.stats.completed - result.stats.failed
         if waiting and pending > 0 and not result.interrupted:
             waiting(pending)
-        await self._drain(jobs, workers)
+        await self._drain()
         result.elapsed = time.perf_counter() - t0
 
-    async def _schedule(self, requests_iter, jobs, progress, every) -> None:
-        """Hand request i to the pool at t0 + i/rate (payload built before the wait)."""
+    async def _schedule(self, requests_iter, progress, every) -> None:
+        """Hand request i on at t0 + i/rate (payload built before the wait)."""
         plan, result, stats, t0 = self.plan, self.result, self.result.stats, self.t0
         end, next_progress = t0 + plan.duration, t0 + every
         while plan.max_requests is None or result.scheduled < plan.max_requests:
@@ -145,14 +149,12 @@ class _Engine:
             if not await self._wait_until(due):
                 break
             result.scheduled += 1
-            try:
-                jobs.put_nowait((due, spec))
+            handed_on = self._hand_on((due, spec))
+            if handed_on:
                 result.sent += 1
-                dropped = False
-            except asyncio.QueueFull:
+            else:
                 result.dropped += 1
-                dropped = True
-            stats.timeline.send(due - t0, dropped,
+            stats.timeline.send(due - t0, not handed_on,
                                 result.sent - stats.completed - stats.failed)
             now = time.perf_counter()
             if progress and now >= next_progress:
@@ -173,55 +175,75 @@ class _Engine:
     def _ended(self) -> bool:
         return self.stop.is_set() or self.result.interrupted
 
-    async def _worker(self, jobs: asyncio.Queue) -> None:
-        endpoint, plan, stats, t0 = self.endpoint, self.plan, self.result.stats, self.t0
+    def _hand_on(self, job) -> bool:
+        """Give the job to a new worker, or queue it; False when both are full (dropped)."""
+        if len(self.workers) < self.plan.concurrency:
+            worker = asyncio.get_running_loop().create_task(self._work(job))
+            self.workers.add(worker)
+            worker.add_done_callback(self.workers.discard)
+            return True
+        if len(self.queued) < self.plan.concurrency:
+            self.queued.append(job)
+            return True
+        return False
+
+    async def _work(self, job) -> None:
+        """Send the job, then queued ones while any wait; leave the connection open for the
+        next worker if the server keeps it."""
         connection = None
+        while self.idle and connection is None:
+            connection = self.idle.pop()
+            if not connection.reusable:
+                connection = connection.close()
+        while job is not None:
+            connection = await self._send(job, connection)
+            job = self.queued.popleft() if self.queued else None
+        if connection is not None:
+            self.idle.append(connection)
+
+    async def _send(self, job, connection: Connection | None) -> Connection | None:
+        """One request and its outcome; returns the connection if it can carry another."""
+        (due, spec), plan = job, self.plan
+        started = time.perf_counter()
+        status, failure, version = None, None, None
         try:
-            while True:
-                due, spec = await jobs.get()
-                started = time.perf_counter()
-                status, failure, version = None, None, None
-                try:
-                    data = endpoint.encode(spec.method, spec.path, spec.body, spec.headers)
-                    async with asyncio.timeout(plan.timeout):
-                        if connection is None or not connection.reusable:
-                            connection = await endpoint.connect()
-                        status, body = await connection.request(data, plan.read_versions)
-                    if plan.read_versions and status == 200:
-                        version = _model_version(body)
-                except (OSError, ValueError, httptools.HttpParserError) as exc:
-                    failure = classify(exc)
-                    if connection is not None:
-                        connection.close()
-                        connection = None
-                stats.record(spec.kind, spec.expected, status, failure,
-                             time.perf_counter() - due, started - due > plan.late_after,
-                             version, due - t0)
-                jobs.task_done()
-        finally:
+            data = self.endpoint.encode(spec.method, spec.path, spec.body, spec.headers)
+            async with asyncio.timeout(plan.timeout):
+                if connection is None or not connection.reusable:
+                    connection = await self.endpoint.connect()
+                status, body = await connection.request(data, plan.read_versions)
+            if plan.read_versions and status == 200:
+                version = _model_version(body)
+        except (OSError, ValueError, httptools.HttpParserError) as exc:
+            failure = classify(exc)
+        except asyncio.CancelledError:      # the run stopped waiting for this answer
             if connection is not None:
                 connection.close()
+            raise
+        self.result.stats.record(spec.kind, spec.expected, status, failure,
+                                 time.perf_counter() - due, started - due > plan.late_after,
+                                 version, due - self.t0)
+        if connection is not None and (failure or not connection.reusable):
+            connection = connection.close()     # an abandoned answer must not be read later
+        return connection
 
-    async def _drain(self, jobs: asyncio.Queue, workers: list) -> None:
+    async def _drain(self) -> None:
         """Let queued and in-flight requests finish (none queued if interrupted), for at
         most the request timeout (+1 s); a Ctrl-C during the wait stops it."""
         result = self.result
         if result.interrupted:
-            while not jobs.empty():
-                jobs.get_nowait()
-                jobs.task_done()
-                result.cancelled += 1
-                result.sent -= 1
+            result.cancelled += len(self.queued)
+            result.sent -= len(self.queued)
+            self.queued.clear()
         interrupts = self.interrupts
         deadline = time.monotonic() + self.plan.timeout + 1.0
-        finished = asyncio.ensure_future(jobs.join())
-        while (not finished.done() and self.interrupts == interrupts
-               and time.monotonic() < deadline):
-            await asyncio.wait([finished], timeout=TICK)
-        finished.cancel()
-        for worker in workers:
+        while self.workers and self.interrupts == interrupts and time.monotonic() < deadline:
+            await asyncio.wait(set(self.workers), timeout=TICK)
+        for worker in list(self.workers):
             worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(*self.workers, return_exceptions=True)
+        for connection in self.idle:
+            connection.close()
 
 
 def _model_version(body: bytes) -> str | None:
