@@ -43,6 +43,11 @@ $(BENCH_STAMP): $(STAMP)
 bench: system-deps $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+## bench-capacity: load/run.py against the ceiling app at 2,000 req/s, beside the same engine in-process (not in CI)
+.PHONY: bench-capacity
+bench-capacity: system-deps $(STAMP)
+	$(BIN)/python bench/capacity.py $(CAPACITY_ARGS)
+
 ## stack: the stack without Docker: API under gunicorn + local Prometheus (repo config), prints URLs; Ctrl-C stops both
 stack: system-deps $(STAMP)
 	VENV_BIN=$(BIN) MODEL_DIR=$(MODEL_DIR) scripts/stack.sh

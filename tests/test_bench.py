@@ -216,3 +216,39 @@ def test_bench_run_writes_its_json_into_the_results_directory_by_default(monkeyp
     assert written.name == f"{document['date'][:10]}-{document['commit']}.json"
     assert document["rounds"] == [] and "load_average" in document
 
+
+def test_capacity_targets_judge_the_medians():
+    from argparse import Namespace
+
+    from bench import capacity
+
+    def passes(cli_rps, cli_p99, engine_p99):
+        return {"load_run_py": {"rps": cli_rps, "p50_ms": 1.0, "p99_ms": cli_p99},
+                "engine_in_process": {"rps": 2000.0, "p50_ms": 1.0, "p99_ms": engine_p99}}
+    options = Namespace(rate=2000.0, p99_agreement=3.0)
+    medians, targets = capacity.verdicts(
+        [passes(1990.0, 9.0, 7.5), passes(1890.0, 30.0, 6.0), passes(1995.0, 8.0, 7.0)],
+        options)
+    assert medians["load_run_py"]["rps"] == 1990.0 and medians["load_run_py"]["p99_ms"] == 9.0
+    assert [(t["status"], t["value"]) for t in targets] == [("PASS", 0.995), ("PASS", 2.0)]
+    _, targets = capacity.verdicts([passes(1890.0, 12.0, 7.0)], options)
+    assert [(t["status"], t["value"]) for t in targets] == [("FAIL", 0.945), ("FAIL", 5.0)]
+
+
+@pytest.mark.integration
+def test_capacity_script_runs_both_passes_against_the_ceiling_app(tmp_path):
+    from bench import capacity
+
+    out = tmp_path / "capacity.json"
+    assert capacity.main(["--rate", "100", "--duration", "1", "--rounds", "2",
+                          "--wrk-duration", "0", "--json", str(out)]) == 0
+    document = json.loads(out.read_text())
+    assert [sorted(r) for r in document["rounds"]] == [["engine_in_process", "load_run_py"]] * 2
+    for round_result in document["rounds"]:
+        for figures in round_result.values():
+            assert figures["sent"] == 100 and figures["errors"] == 0, figures
+            assert figures["client_cpu_ms_per_request"] > 0
+            assert figures["server_cpu_ms_per_request"] > 0
+    # judged, not asserted: timings are the benchmark's business, not a test's
+    assert [t["status"] in ("PASS", "FAIL") for t in document["targets"]] == [True, True]
+    assert document["commit"] and document["machine"]["cores"] >= 1
