@@ -95,11 +95,16 @@ def run(base_url: str, requests_iter: Iterator[RequestSpec], plan: Schedule,
 
 
 class _Engine:
+    """One run: the scheduler, its workers and their connections, on one event loop."""
+
     def __init__(self, endpoint: Endpoint, plan: Schedule, result: RunResult,
                  stop: threading.Event) -> None:
         self.endpoint, self.plan, self.result, self.stop = endpoint, plan, result, stop
         self.interrupts = 0
         self.t0 = 0.0
+        self.workers: set[asyncio.Task] = set()
+        self.queued: deque = deque()            # (due, spec) waiting for a free worker
+        self.idle: list[Connection] = []        # open connections no worker is using
 
     def _interrupt(self) -> None:
         self.interrupts += 1
@@ -120,9 +125,6 @@ class _Engine:
 
     async def _run(self, requests_iter, progress, every, waiting) -> None:
         plan, result = self.plan, self.result
-        self.workers: set[asyncio.Task] = set()
-        self.queued: deque = deque()            # (due, spec) waiting for a free worker
-        self.idle: list[Connection] = []        # open connections no worker is using
         result.started_at = time.time()
         self.t0 = t0 = time.perf_counter()
         await self._schedule(requests_iter, progress, every)
@@ -138,15 +140,16 @@ class _Engine:
         result.elapsed = time.perf_counter() - t0
 
     async def _schedule(self, requests_iter, progress, every) -> None:
-        """Hand request i on at t0 + i/rate (payload built before the wait)."""
+        """Hand request i on at t0 + i/rate (payload built before the wait); a finite
+        ``requests_iter`` ends the timetable when it runs out."""
         plan, result, stats, t0 = self.plan, self.result, self.result.stats, self.t0
         end, next_progress = t0 + plan.duration, t0 + every
         while plan.max_requests is None or result.scheduled < plan.max_requests:
             due = t0 + result.scheduled / plan.rate
             if due >= end:
                 break
-            spec = next(requests_iter)
-            if not await self._wait_until(due):
+            spec = next(requests_iter, None)
+            if spec is None or not await self._wait_until(due):
                 break
             result.scheduled += 1
             handed_on = self._hand_on((due, spec))

@@ -314,3 +314,10 @@ def test_a_base_url_that_is_not_http_is_refused(url):
 def test_a_header_value_with_a_line_break_is_refused():
     with pytest.raises(ValueError, match="line breaks"):
         Endpoint.parse("http://127.0.0.1").encode("GET", "/", None, {"X": "a\r\nInjected: 1"})
+
+
+def test_a_finite_request_stream_ends_the_timetable(fake_api):
+    specs = [next(_specs()) for _ in range(5)]
+    result = run(fake_api.url, iter(specs), Schedule(rate=100, duration=10))
+    assert result.scheduled == result.sent == 5 and result.stats.by_status == {"200": 5}
+    assert result.send_window < 1.0
