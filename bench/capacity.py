@@ -9,9 +9,12 @@ user runs it) and with the same engine in-process on one fixed body (bench/openl
 the order alternating between rounds. It measures achieved rate, p50/p99 from the intended
 send times, drops, late sends and the CPU each side spent per request (load/run.py's
 includes its start-up), and gives a closed-loop wrk pass of the same server for scale. A
-2 s pass at a quarter of the rate warms the server up first and is not counted. Targets: load/run.py achieves >= 95 % of
-the rate, and its p99 is within --p99-agreement ms of the in-process engine's (medians over
-the rounds). Raw figures go to bench/results/<date>-<commit>-capacity.json.
+2 s pass at a quarter of the rate warms the server up first and is not counted.
+
+Targets: load/run.py achieves >= 95 % of the rate (median over the rounds), and its p99 is
+within --p99-agreement ms of the in-process engine's: the median over the rounds of the
+difference between the two passes of a round, which ran back to back under the same
+neighbours on a shared machine. Raw figures go to bench/results/<date>-<commit>-capacity.json.
 """
 import argparse
 import os
@@ -117,14 +120,16 @@ def verdicts(rounds, options):
                         ("rps", "p50_ms", "p99_ms", "dropped", "late", "errors",
                          "client_cpu_ms_per_request", "server_cpu_ms_per_request")}
                for client in ("load_run_py", "engine_in_process")}
-    cli, engine = medians["load_run_py"], medians["engine_in_process"]
-    share = cli["rps"] / options.rate
-    gap = abs(cli["p99_ms"] - engine["p99_ms"])
+    share = medians["load_run_py"]["rps"] / options.rate
+    # paired: the two passes of a round ran back to back, under the same neighbours
+    gap = abs(median(r["load_run_py"]["p99_ms"] - r["engine_in_process"]["p99_ms"]
+                     for r in rounds))
     return medians, [
         {"target": f"load/run.py achieves >= 95% of {options.rate:g} req/s",
          "value": round(share, 4), "status": "PASS" if share >= 0.95 else "FAIL"},
         {"target": f"p99 of load/run.py within {options.p99_agreement:g} ms of the "
-                   f"in-process engine's", "value": round(gap, 3),
+                   f"in-process engine's (median of the rounds' differences)",
+         "value": round(gap, 3),
          "status": "PASS" if gap <= options.p99_agreement else "FAIL"},
     ]
 
