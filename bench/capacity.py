@@ -9,7 +9,9 @@ user runs it) and with the same engine in-process on one fixed body (bench/openl
 the order alternating between rounds. It measures achieved rate, p50/p99 from the intended
 send times, drops, late sends and the CPU each side spent per request (load/run.py's
 includes its start-up), and gives a closed-loop wrk pass of the same server for scale. A
-2 s pass at a quarter of the rate warms the server up first and is not counted.
+2 s pass at a quarter of the rate warms the server up first and is not counted. On a
+machine shared with other work, --wait-idle starts each pass in a quiet moment (the idle
+share seen before it is recorded); every pass is kept, whatever happened during it.
 
 Targets: load/run.py achieves >= 95 % of the rate (median over the rounds), and its p99 is
 within --p99-agreement ms of the in-process engine's: the median over the rounds of the
@@ -44,6 +46,9 @@ def parse_args(argv=None):
     parser.add_argument("--p99-agreement", type=float, default=3.0, metavar="MS",
                         help="largest p99 difference that counts as agreeing (default 3 ms)")
     parser.add_argument("--wrk-duration", type=float, default=5, help="0 skips the wrk pass")
+    parser.add_argument("--wait-idle", type=float, default=0, metavar="S",
+                        help="before each pass, wait up to S s for the CPUs to be >= 90%% "
+                             "idle over 3 s (a machine shared with other work); default 0")
     parser.add_argument("--json", type=Path,
                         help="default: bench/results/<date>-<commit>-capacity.json")
     return parser.parse_args(argv)
@@ -68,8 +73,29 @@ def engine_pass(server, options):
     return figures, time.process_time() - before
 
 
-def measured(name, server, run_pass):
+def idle_share(seconds):
+    """Share of the machine's CPU time that was idle over the next `seconds` (/proc/stat)."""
+    def sample():
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields)      # idle + iowait, total
+    idle_before, total_before = sample()
+    time.sleep(seconds)
+    idle_after, total_after = sample()
+    return (idle_after - idle_before) / max(1, total_after - total_before)
+
+
+def wait_for_idle(limit):
+    """Wait up to `limit` s until the CPUs were >= 90 % idle over 3 s; the last share seen."""
+    deadline = time.monotonic() + limit
+    share = idle_share(3.0)
+    while share < 0.9 and time.monotonic() < deadline:
+        share = idle_share(3.0)
+    return round(share, 3)
+
+
+def measured(name, server, run_pass, wait_idle=0.0):
     """Run one pass; add the server's and the client's CPU ms per request, and the load."""
+    idle_before = wait_for_idle(wait_idle) if wait_idle else None
     load_before = os.getloadavg()[0]
     server_cpu = memory.tree_cpu_seconds(server.process.pid)
     figures, client_cpu = run_pass()
@@ -79,7 +105,8 @@ def measured(name, server, run_pass):
         "client": name,
         "client_cpu_ms_per_request": round(1000 * client_cpu / sent, 3) if sent else None,
         "server_cpu_ms_per_request": round(1000 * server_cpu / sent, 3) if sent else None,
-        "load_average_before": load_before, "load_average_after": os.getloadavg()[0]})
+        "idle_share_before": idle_before, "load_average_before": load_before,
+        "load_average_after": os.getloadavg()[0]})
     print(f"    {name:<18} {figures['rps']:8.1f} of {figures['target_rate']:g} req/s  "
           f"p50 {figures['p50_ms']:.2f} ms  p99 {figures['p99_ms']:.2f} ms  dropped "
           f"{figures['dropped']}  late {figures['late']}  CPU ms/req: client "
@@ -101,7 +128,8 @@ def run_rounds(options, server, work_dir):
                    lambda: engine_pass(server, options))]
         if number % 2:
             passes.reverse()
-        result = {key: measured(name, server, run_pass) for key, name, run_pass in passes}
+        result = {key: measured(name, server, run_pass, options.wait_idle)
+                  for key, name, run_pass in passes}
         if options.wrk_duration and wrk.wrk_path():
             result["wrk"] = wrk.finish(wrk.start(server.url + "/predict", script,
                                                  options.wrk_duration), options.wrk_duration)

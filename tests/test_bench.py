@@ -253,3 +253,14 @@ def test_capacity_script_runs_both_passes_against_the_ceiling_app(tmp_path):
     # judged, not asserted: timings are the benchmark's business, not a test's
     assert [t["status"] in ("PASS", "FAIL") for t in document["targets"]] == [True, True]
     assert document["commit"] and document["machine"]["cores"] >= 1
+
+
+def test_capacity_waits_for_an_idle_machine_up_to_its_limit(monkeypatch):
+    from bench import capacity
+
+    assert 0.0 <= capacity.idle_share(0.2) <= 1.0
+    shares = iter([0.5, 0.7, 0.95, 0.99])
+    monkeypatch.setattr(capacity, "idle_share", lambda seconds: next(shares))
+    assert capacity.wait_for_idle(60) == 0.95
+    shares = iter([0.5] * 100)
+    assert capacity.wait_for_idle(0) == 0.5            # no time to wait: the share seen
