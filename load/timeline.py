@@ -57,7 +57,9 @@ class Timeline:
 
     def to_dict(self, window: float) -> dict:
         """JSON-able series over ``window`` s: one value per interval, rates per second."""
-        count = max(math.ceil(window / self.interval - 1e-9), max(self._slots, default=-1) + 1)
+        # whole intervals of the window, and the partial last one if a request was due in
+        # it (a window a few microseconds past its last whole interval adds none)
+        count = max(math.floor(window / self.interval + 1e-9), max(self._slots, default=-1) + 1)
         starts = [i * self.interval for i in range(count)]
         widths = [max(min(self.interval, window - start), 1e-9) if start < window
                   else self.interval for start in starts]

@@ -49,3 +49,13 @@ def test_intervals_without_answers_have_no_latency():
     assert series["t_s"] == [0.0, 0.5] and series["target_rate"] == [2.0, 2.0]
     assert series["latency_ms"]["p95"][1] is None
     assert series["latency_ms"]["p95"][0] == pytest.approx(3.0, rel=1 / 128)
+
+
+def test_a_window_just_past_its_last_interval_adds_no_empty_one():
+    """A 10 s timetable measures 10.0003 s on the wall clock: ten intervals, not eleven."""
+    line = Timeline(interval=1.0)
+    for i in range(100):
+        line.send(i / 10, False, 1)
+    series = line.to_dict(window=10.0003)
+    assert series["t_s"] == [float(i) for i in range(10)]
+    assert series["target_rate"] == [10.0] * 10
