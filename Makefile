@@ -50,6 +50,11 @@ $(BENCH_STAMP): $(STAMP)
 bench: system-deps $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+## bench-capacity: load/run.py against the ceiling app at 2,000 req/s, beside the same engine in-process (not in CI)
+.PHONY: bench-capacity
+bench-capacity: system-deps $(STAMP)
+	$(BIN)/python bench/capacity.py $(CAPACITY_ARGS)
+
 ## stack: the stack without Docker: REPLICAS API instances (default 1) under gunicorn behind nginx,
 ## plus a local Prometheus (repo configs), prints URLs; Ctrl-C stops everything. make stack REPLICAS=3
 stack: system-deps $(STAMP)

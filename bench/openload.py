@@ -43,6 +43,7 @@ def summarise(report, rate):
     latency = report.get("latency_ms", {})
     return {
         "target_rate": rate,
+        "sent": report.get("sent", 0),
         "rps": report.get("achieved_rate"),
         "p50_ms": latency.get("p50"),
         "p99_ms": latency.get("p99"),

@@ -1,6 +1,6 @@
 """One round for one server: warm-up, closed-loop wrk pass (memory sampled under load),
-open-model passes (bench/openloop.py's asyncio client, then load/run.py) and a 1,000-record
-batch pass."""
+open-model passes (the load engine in-process, bench/openloop.py, then load/run.py) and a
+1,000-record batch pass."""
 import time
 from pathlib import Path
 

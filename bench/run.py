@@ -1,12 +1,14 @@
 """Benchmark the service against the seed-style reference and the framework ceiling.
 
-    python bench/run.py [--model DIR] [--rounds 3] [--json bench-results.json]
+    python bench/run.py [--model DIR] [--rounds 3] [--json FILE]
 
 In one run on one machine it starts each server in turn on a free 127.0.0.1 port (a-f, see
 bench/configs.py), rotating the order every round, and measures: closed-loop throughput
 with wrk (8 connections), an open-model pass with load/run.py at a fixed rate, a
 1,000-record batch pass, and server memory under load. It prints medians over the rounds,
 ratios to the seed (a) and the ceiling (d), and PASS/FAIL for each performance target.
+Every raw figure goes to bench/results/<date>-<commit>.json (bench/results.py; --json
+elsewhere).
 Without --model it trains one with the project's own CLI on synthetic data (cached in
 --work-dir). Every server is stopped on exit, error or Ctrl-C.
 """
@@ -26,7 +28,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import configs, openload, passes, payloads, report, servers, summary, wrk  # noqa: E402
+from bench import (configs, openload, passes, payloads, report, results,  # noqa: E402
+                   servers, summary, wrk)
 from model.train_defaults import DEFAULT_HYPERPARAMETERS, SEED, TEST_SIZE  # noqa: E402
 
 
@@ -59,7 +62,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--batch-duration", type=float, default=5, help="0 skips the pass")
     parser.add_argument("--batch-connections", type=int, default=2)
-    parser.add_argument("--json", type=Path, help="write every raw figure here")
+    parser.add_argument("--json", type=Path,
+                        help="write every raw figure here (default: "
+                             "bench/results/<date>-<commit>.json)")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     return parser.parse_args(argv)
 
@@ -155,6 +160,7 @@ def main(argv=None):
     # SIGTERM takes the Ctrl-C path so the finally below stops every server.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.time()
+    commit = results.checkout_commit(servers.REPO)
     try:
         model_dir = ensure_model(options)
         if not openload.available():
@@ -176,14 +182,14 @@ def main(argv=None):
     cpu = summary.cpu_view(medians)
     print("\nthe same throughput targets from CPU ms per request (less sensitive to neighbours):")
     print("\n".join(report.target_lines(cpu)))
-    if options.json:
-        options.json.write_text(json.dumps({
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": machine(), "command": " ".join(sys.argv), "options": _jsonable(options),
-            "model": str(model_dir), "seconds": round(time.time() - started, 1),
-            "rounds": rounds, "medians": medians, "targets": verdicts, "cpu_view": cpu,
-            "load_average": os.getloadavg()}, indent=2))
-        print(f"\nraw figures: {options.json}")
+    start = datetime.fromtimestamp(started, timezone.utc)
+    path = results.write({
+        "date": start.isoformat(timespec="seconds"), "commit": commit,
+        "machine": machine(), "command": " ".join(sys.argv), "options": _jsonable(options),
+        "model": str(model_dir), "seconds": round(time.time() - started, 1),
+        "rounds": rounds, "medians": medians, "targets": verdicts, "cpu_view": cpu,
+        "load_average": os.getloadavg()}, options.json or results.result_path(start, commit))
+    print(f"\nraw figures: {path}")
     print(f"logs: {run_dir}")
     return 0
 

@@ -8,32 +8,29 @@ from __future__ import annotations
 
 import errno
 
-import requests
-
 REFUSED, RESET, TIMEOUT, OTHER = "refused", "reset", "timeout", "other"
 FAILURES = (REFUSED, RESET, TIMEOUT, OTHER)
 
+_RESET_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED}
+
 
 def classify(exc: BaseException) -> str:
-    """Map a requests exception to refused | reset | timeout | other (walks the cause chain:
-    urllib3 wraps the socket error two or three levels deep)."""
-    if isinstance(exc, requests.Timeout):
-        return TIMEOUT
+    """Map a load engine error (load.http_client, asyncio, the socket) to refused | reset |
+    timeout | other; walks the cause chain (TLS and the event loop may wrap the socket's)."""
     seen, stack = set(), [exc]
     while stack:
         current = stack.pop()
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
+        if isinstance(current, TimeoutError):
+            return TIMEOUT
         if isinstance(current, ConnectionRefusedError) or \
                 getattr(current, "errno", None) == errno.ECONNREFUSED:
             return REFUSED
-        if type(current).__name__ == "NewConnectionError" and "refused" in str(current).lower():
-            return REFUSED
-        if isinstance(current, (ConnectionResetError, BrokenPipeError)) or \
-                type(current).__name__ in ("RemoteDisconnected", "ProtocolError"):
+        if isinstance(current, (ConnectionResetError, BrokenPipeError,
+                                ConnectionAbortedError)) or \
+                getattr(current, "errno", None) in _RESET_ERRNOS:
             return RESET
         stack.extend([current.__cause__, current.__context__])
-        stack.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
-        stack.append(getattr(current, "reason", None))
     return OTHER

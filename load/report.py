@@ -1,6 +1,8 @@
 """The run's report: a JSON-able dict, its text rendering, the live progress line, gates."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from load.runner import RunResult, Schedule
 from load.stats import ERROR_DEFINITION
 
@@ -27,7 +29,10 @@ def build(result: RunResult, plan: Schedule, settings: dict,
     latency = {name: _ms(snap[name]) for name in PERCENTILES + ("min",)}
     report = {
         "settings": {**settings, "rate": plan.rate, "duration_s": plan.duration,
-                     "max_requests": plan.max_requests, "concurrency": plan.concurrency},
+                     "max_requests": plan.max_requests, "concurrency": plan.concurrency,
+                     "timeout_s": plan.timeout, "late_ms": _ms(plan.late_after)},
+        "started_at": (datetime.fromtimestamp(result.started_at, timezone.utc)
+                       .isoformat(timespec="seconds") if result.started_at else None),
         "interrupted": result.interrupted,
         "target_rate": plan.rate,
         "achieved_rate": round(result.sent / result.send_window, 3) if result.send_window else 0.0,
@@ -44,6 +49,7 @@ def build(result: RunResult, plan: Schedule, settings: dict,
                    "unexpected": snap["unexpected"]},
         "latency_ms": latency,
         "gates": {},
+        "timeline": result.stats.timeline.to_dict(result.send_window),
     }
     if max_error_rate is not None:
         report["gates"]["max_error_rate"] = {

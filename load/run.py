@@ -1,6 +1,7 @@
 """Open-model load generator for the accident API.
 
     python load/run.py --rate 50 --duration 60 [--mix ...] [--drift vma=40] [--json out.json]
+                       [--html report.html]
 
 Exit status: 0 all gates passed, 1 a gate (--max-error-rate, --max-p99) failed,
 2 bad arguments or the API could not be prepared for (GET /model failed), 130 interrupted
@@ -21,6 +22,7 @@ if __package__ in (None, ""):               # `python load/run.py` from the repo
 
 import requests  # noqa: E402
 
+from load import html_report  # noqa: E402
 from load import report as reporting  # noqa: E402
 from load.mix import DEFAULT_MIX, KindSequence, parse_drift, parse_mix  # noqa: E402
 from load.payloads import RequestFactory  # noqa: E402
@@ -45,8 +47,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=_positive(float), default=20.0, help="target req/s")
     p.add_argument("--duration", type=_positive(float), default=30.0, help="seconds to send")
     p.add_argument("--max-requests", type=_positive(int), help="stop after this many sends")
-    p.add_argument("--concurrency", type=_positive(int), default=16,
-                   help="worker threads (each its own requests.Session); also the queue size")
+    p.add_argument("--concurrency", type=_positive(int), default=256,
+                   help="most requests in flight at once, and as many again queued before a "
+                        "send is dropped (default 256: a stall of the server shows as "
+                        "latency, not as drops; keep-alive connections are opened only as "
+                        "needed)")
     p.add_argument("--mix", default=DEFAULT_MIX, help=f"kind=weight,... (default {DEFAULT_MIX})")
     p.add_argument("--drift", default="", help="FEATURE=SHIFT,... shift features (drift demo)")
     p.add_argument("--records", help="JSON-lines file of records instead of card-drawn ones")
@@ -59,6 +64,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="a send starting this long after its slot counts as late")
     p.add_argument("--seed", type=int, default=0, help="random seed for record values")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--html", metavar="FILE",
+                   help="also write the report as one self-contained HTML file (charts over "
+                        "time, the summary tables, the parameters; opens offline)")
     p.add_argument("--max-error-rate", type=float, help="fail (exit 1) above this error share")
     p.add_argument("--max-p99", type=float, metavar="MS", help="fail (exit 1) above this p99")
     p.add_argument("--progress-every", type=_positive(float), default=1.0, help="seconds")
@@ -155,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     print(reporting.render(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.html:
+        Path(args.html).write_text(html_report.render(report), encoding="utf-8")
     if result.interrupted:
         return 130
     return 0 if reporting.passed(report) else 1

@@ -6,6 +6,7 @@ import time
 from collections import Counter, defaultdict
 
 from load.histogram import LatencyHistogram
+from load.timeline import Timeline
 
 # What counts as an error (and against --max-error-rate): a transport failure (connection
 # refused/reset, timeout) or any status the request's kind does not expect. No kind expects
@@ -18,7 +19,8 @@ MAX_EVENTS = 10_000    # failure timestamps kept (a dead server must not grow me
 
 
 class Stats:
-    """Outcomes recorded by worker threads, read by the progress line and the report."""
+    """Outcomes recorded by the load engine, read (from any thread) by the progress line, a
+    BackgroundLoad's owner and the report."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -32,11 +34,13 @@ class Stats:
         self.late = 0          # started later than the lateness threshold after its slot
         self.versions: Counter[str] = Counter()   # model_version of 200 answers, when read
         self.events: list[tuple[float, str]] = []  # (time.monotonic(), label) of each error
+        self.timeline = Timeline()
 
     def record(self, kind: str, expected: frozenset[int], status: int | None,
                failure: str | None, latency: float, late: bool,
-               version: str | None = None) -> None:
-        """One finished request; ``status`` None means ``failure`` names what went wrong."""
+               version: str | None = None, at: float | None = None) -> None:
+        """One finished request; ``status`` None means ``failure`` names what went wrong;
+        ``at``: when it was due, in seconds from the start of the timetable (timeline)."""
         label = str(status) if status is not None else failure
         now = time.monotonic()
         with self._lock:
@@ -46,6 +50,8 @@ class Stats:
             self.by_status[label] += 1
             self.by_kind[kind][label] += 1
             self.late += late
+            if at is not None:
+                self.timeline.outcome(at, kind, label, status in expected, latency, late)
             if status is None:
                 self.failed += 1
             else:

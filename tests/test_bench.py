@@ -1,6 +1,7 @@
 """bench/ smoke tests: modules import, wrk output parses, the targets judge, and the
 seed-style reference and ceiling apps answer the seed record. No timings are asserted."""
 import json
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -163,3 +164,103 @@ def test_the_cached_benchmark_model_follows_the_training_recipe(tmp_path, monkey
     assert first != run.cached_model_dir(tmp_path, "--synthetic --accidents 20000")
     monkeypatch.setitem(run.DEFAULT_HYPERPARAMETERS, "n_estimators", 100)
     assert first != run.cached_model_dir(tmp_path, "--synthetic --accidents 50000")
+
+
+def test_results_are_named_by_day_and_commit_and_never_overwritten(tmp_path):
+    from datetime import datetime, timezone
+
+    from bench import results
+
+    started = datetime(2026, 12, 7, 23, 59, tzinfo=timezone.utc)
+    first = results.write({"rounds": []}, results.result_path(started, "436b1a2",
+                                                              directory=tmp_path / "r"))
+    assert first == tmp_path / "r" / "2026-12-07-436b1a2.json"
+    assert json.loads(first.read_text()) == {"rounds": []}
+    second = results.result_path(started, "436b1a2", directory=tmp_path / "r")
+    assert second.name == "2026-12-07-436b1a2-2.json"
+    assert results.result_path(started, "436b1a2-dirty", "capacity",
+                               directory=tmp_path / "r").name \
+        == "2026-12-07-436b1a2-dirty-capacity.json"
+    assert results.DIRECTORY == Path(__file__).resolve().parent.parent / "bench" / "results"
+
+
+def test_the_commit_of_a_result_says_when_the_tree_was_dirty(tmp_path):
+    import subprocess
+
+    from bench import results
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+    assert results.checkout_commit(tmp_path) == "unknown"
+    git("init", "-q")
+    (tmp_path / "file").write_text("one")
+    git("add", "file")
+    git("-c", "user.email=bench@example.invalid", "-c", "user.name=bench", "commit", "-qm", "x")
+    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "--short=7", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    assert results.checkout_commit(tmp_path) == head
+    (tmp_path / "file").write_text("two")
+    assert results.checkout_commit(tmp_path) == f"{head}-dirty"
+
+
+def test_bench_run_writes_its_json_into_the_results_directory_by_default(monkeypatch, tmp_path):
+    from bench import results, run
+
+    monkeypatch.setattr(run.wrk, "wrk_path", lambda: "/usr/bin/wrk")
+    monkeypatch.setattr(run, "ensure_model", lambda options: tmp_path / "model")
+    monkeypatch.setattr(run, "run_rounds", lambda *args: [])
+    monkeypatch.setattr(results, "DIRECTORY", tmp_path / "results")
+    assert run.main(["--work-dir", str(tmp_path / "work"), "--rounds", "0"]) == 0
+    (written,) = (tmp_path / "results").iterdir()
+    document = json.loads(written.read_text())
+    assert written.name == f"{document['date'][:10]}-{document['commit']}.json"
+    assert document["rounds"] == [] and "load_average" in document
+
+
+def test_capacity_targets_judge_the_medians():
+    from argparse import Namespace
+
+    from bench import capacity
+
+    def passes(cli_rps, cli_p99, engine_p99):
+        return {"load_run_py": {"rps": cli_rps, "p50_ms": 1.0, "p99_ms": cli_p99},
+                "engine_in_process": {"rps": 2000.0, "p50_ms": 1.0, "p99_ms": engine_p99}}
+    options = Namespace(rate=2000.0, p99_agreement=3.0)
+    # the p99 difference is paired by round: 1.5, 24 and 1 ms -> median 1.5
+    medians, targets = capacity.verdicts(
+        [passes(1990.0, 9.0, 7.5), passes(1890.0, 30.0, 6.0), passes(1995.0, 8.0, 7.0)],
+        options)
+    assert medians["load_run_py"]["rps"] == 1990.0 and medians["load_run_py"]["p99_ms"] == 9.0
+    assert [(t["status"], t["value"]) for t in targets] == [("PASS", 0.995), ("PASS", 1.5)]
+    _, targets = capacity.verdicts([passes(1890.0, 12.0, 7.0)], options)
+    assert [(t["status"], t["value"]) for t in targets] == [("FAIL", 0.945), ("FAIL", 5.0)]
+
+
+@pytest.mark.integration
+def test_capacity_script_runs_both_passes_against_the_ceiling_app(tmp_path):
+    from bench import capacity
+
+    out = tmp_path / "capacity.json"
+    assert capacity.main(["--rate", "100", "--duration", "1", "--rounds", "2",
+                          "--wrk-duration", "0", "--json", str(out)]) == 0
+    document = json.loads(out.read_text())
+    assert [sorted(r) for r in document["rounds"]] == [["engine_in_process", "load_run_py"]] * 2
+    for round_result in document["rounds"]:
+        for figures in round_result.values():
+            assert figures["sent"] == 100 and figures["errors"] == 0, figures
+            assert figures["client_cpu_ms_per_request"] > 0
+            assert figures["server_cpu_ms_per_request"] > 0
+    # judged, not asserted: timings are the benchmark's business, not a test's
+    assert [t["status"] in ("PASS", "FAIL") for t in document["targets"]] == [True, True]
+    assert document["commit"] and document["machine"]["cores"] >= 1
+
+
+def test_capacity_waits_for_an_idle_machine_up_to_its_limit(monkeypatch):
+    from bench import capacity
+
+    assert 0.0 <= capacity.idle_share(0.2) <= 1.0
+    shares = iter([0.5, 0.7, 0.95, 0.99])
+    monkeypatch.setattr(capacity, "idle_share", lambda seconds: next(shares))
+    assert capacity.wait_for_idle(60) == 0.95
+    shares = iter([0.5] * 100)
+    assert capacity.wait_for_idle(0) == 0.5            # no time to wait: the share seen

@@ -1,4 +1,5 @@
-"""The open-model scheduler and the CLI against a fake API on 127.0.0.1."""
+"""The load engine (scheduler, connections, failures, timeline) and the CLI against a fake
+API and raw TCP servers on 127.0.0.1."""
 import json
 import re
 import signal
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from load import run as cli
+from load.http_client import Endpoint
 from load.payloads import RequestSpec
 from load.report import build
 from load.runner import RunResult, Schedule, run
@@ -241,3 +243,81 @@ def test_unusable_api_key_file_exits_2(tmp_path, capsys, content, message):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--url", "http://127.0.0.1:9", "--api-key-file", str(keys)])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_keep_alive_connections_are_reused(raw_server):
+    server = raw_server("keep-alive")
+    result = run(server.url, _specs(), Schedule(rate=100, duration=0.3, concurrency=2))
+    assert result.stats.by_status == {"200": 30} and server.requests == 30
+    assert 1 <= server.connections <= 2
+
+
+def test_a_large_pool_opens_only_the_connections_in_use(raw_server):
+    """Requests 10 ms apart, answered at once: one connection carries nearly all of them
+    (the most recently used one is taken first), not one per worker of the pool."""
+    server = raw_server("keep-alive")
+    result = run(server.url, _specs(), Schedule(rate=100, duration=0.5, concurrency=64))
+    assert result.stats.by_status == {"200": 50}
+    assert server.connections < 10
+
+
+def test_a_closed_connection_is_replaced_for_the_next_request(raw_server):
+    server = raw_server("close")                 # as gunicorn's sync workers answer
+    result = run(server.url, _specs(), Schedule(rate=100, duration=0.3, concurrency=2))
+    assert result.stats.by_status == {"200": 30} and server.connections == 30
+
+
+def test_a_connection_closed_without_an_answer_is_a_reset(raw_server):
+    server = raw_server("drop")
+    result = run(server.url, _specs(), Schedule(rate=20, duration=0.2, timeout=5))
+    assert result.stats.by_status == {"reset": 4} and result.stats.errors == 4
+    assert server.requests == 4
+
+
+def test_a_request_without_an_answer_times_out(raw_server):
+    server = raw_server("hold")
+    started = time.perf_counter()
+    result = run(server.url, _specs(), Schedule(rate=20, duration=0.1, timeout=0.5))
+    assert result.stats.by_status == {"timeout": 2} and result.stats.failed == 2
+    assert 0.5 <= time.perf_counter() - started < 3.0
+    assert result.stats.histogram.min >= 0.49     # the loop's timers are in milliseconds
+
+
+def test_each_request_is_in_the_timeline_interval_it_was_due(fake_api):
+    result = run(fake_api.url, _specs(), Schedule(rate=40, duration=2.0, concurrency=4))
+    timeline = result.stats.timeline.to_dict(result.send_window)
+    assert timeline["t_s"] == [0.0, 1.0]
+    assert timeline["target_rate"] == timeline["sent_rate"] == [40.0, 40.0]
+    assert timeline["by_status"] == {"200": [40.0, 40.0]}
+    assert timeline["by_kind"] == {"valid": {"requests": [40.0, 40.0],
+                                             "expected": [40.0, 40.0]}}
+    assert all(1 <= n <= 8 for n in timeline["in_flight_max"])
+    assert all(p is not None and p > 0 for p in timeline["latency_ms"]["p99"])
+
+
+def test_request_bytes_carry_the_base_path_and_the_headers():
+    endpoint = Endpoint.parse("http://api.example:8080/v1/")
+    assert (endpoint.host, endpoint.port, endpoint.prefix) == ("api.example", 8080, "/v1")
+    assert endpoint.encode("POST", "/predict", b"{}", {"Content-Type": "application/json"}) \
+        == (b"POST /v1/predict HTTP/1.1\r\nHost: api.example:8080\r\n"
+            b"User-Agent: accident-api-load\r\nAccept: */*\r\nContent-Length: 2\r\n"
+            b"Content-Type: application/json\r\n\r\n{}")
+    assert b"Content-Length" not in endpoint.encode("GET", "/x", None, {})
+
+
+@pytest.mark.parametrize("url", ["ftp://host/", "127.0.0.1:8000", "http://"])
+def test_a_base_url_that_is_not_http_is_refused(url):
+    with pytest.raises(ValueError, match="is not an http"):
+        Endpoint.parse(url)
+
+
+def test_a_header_value_with_a_line_break_is_refused():
+    with pytest.raises(ValueError, match="line breaks"):
+        Endpoint.parse("http://127.0.0.1").encode("GET", "/", None, {"X": "a\r\nInjected: 1"})
+
+
+def test_a_finite_request_stream_ends_the_timetable(fake_api):
+    specs = [next(_specs()) for _ in range(5)]
+    result = run(fake_api.url, iter(specs), Schedule(rate=100, duration=10))
+    assert result.scheduled == result.sent == 5 and result.stats.by_status == {"200": 5}
+    assert result.send_window < 1.0

@@ -53,7 +53,7 @@ def test_fresh_debian_gets_venv_iproute2_procps_and_services_stay_stopped(tmp_pa
                if line.startswith("install")]
     assert len(install) == 1
     assert set(install[0].split()) >= {"python3-venv", "iproute2", "procps", "prometheus",
-                                       "nginx"}
+                                       "nginx", "chromium"}
     # the service policy forbade starting prometheus and nginx during the install, and is
     # gone after
     assert "exit 101" in (tmp_path / "policy-at-install").read_text()
@@ -62,7 +62,7 @@ def test_fresh_debian_gets_venv_iproute2_procps_and_services_stay_stopped(tmp_pa
 
 def test_an_existing_policy_is_left_alone(tmp_path):
     bin_dir = fake_bin(tmp_path, DEBIAN_PYTHON_WITHOUT_ENSUREPIP,
-                       present=("docker-compose", "wrk", "ss", "ps"))
+                       present=("docker-compose", "wrk", "ss", "ps", "chromium"))
     (tmp_path / "policy-rc.d").write_text("#!/bin/sh\nexit 0\n")
     assert run_script(tmp_path, bin_dir).returncode == 0
     assert (tmp_path / "policy-rc.d").read_text() == "#!/bin/sh\nexit 0\n"
@@ -70,7 +70,8 @@ def test_an_existing_policy_is_left_alone(tmp_path):
 
 def test_python_with_ensurepip_needs_no_venv_package(tmp_path):
     bin_dir = fake_bin(tmp_path, "#!/bin/sh\nexit 0\n",
-                       present=("docker-compose", "wrk", "prometheus", "promtool", "ps", "nginx"))
+                       present=("docker-compose", "wrk", "prometheus", "promtool", "ps", "nginx",
+                                "chromium"))
     assert run_script(tmp_path, bin_dir).returncode == 0
     assert "install" in (tmp_path / "apt.log").read_text()
     assert "python3-venv" not in (tmp_path / "apt.log").read_text()

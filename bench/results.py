@@ -1,0 +1,48 @@
+"""Where a benchmark run's JSON goes: bench/results/<date>-<commit>[-<name>].json.
+
+The date is the UTC day the run started, the commit the checkout's short hash, with
+``-dirty`` when the tree had uncommitted changes (the figures are then not those of the
+commit alone). A second run on the same day at the same commit gets ``-2``, ``-3``, ...:
+a measurement is never overwritten. The history of the figures lives in these files and in
+commit messages; a file is committed when the docs quote it (bench/results/README.md).
+"""
+import json
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+DIRECTORY = Path(__file__).resolve().parent / "results"
+
+
+def checkout_commit(repo: Path) -> str:
+    """Short hash of HEAD, + "-dirty" for uncommitted changes; "unknown" outside git."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True,
+                              text=True, timeout=30)
+    try:
+        head = git("rev-parse", "--short=7", "HEAD")
+        if head.returncode != 0:
+            return "unknown"
+        changes = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if changes.stdout.strip() else "")
+
+
+def result_path(started: datetime, commit: str, name: str = "",
+                directory: Path | None = None) -> Path:
+    """The first free bench/results/<date>-<commit>[-<name>][-N].json for this run."""
+    directory = DIRECTORY if directory is None else directory
+    stem = f"{started.strftime('%Y-%m-%d')}-{commit}" + (f"-{name}" if name else "")
+    path, number = directory / f"{stem}.json", 1
+    while path.exists():
+        number += 1
+        path = directory / f"{stem}-{number}.json"
+    return path
+
+
+def write(document: dict, path: Path) -> Path:
+    """Write the run's JSON (directories created as needed); returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path
