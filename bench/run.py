@@ -30,6 +30,8 @@ if __package__ in (None, ""):  # `python bench/run.py`: make the checkout import
 
 from bench import (configs, openload, passes, payloads, report, results,  # noqa: E402
                    servers, summary, wrk)
+from model.card import read_card  # noqa: E402
+from model.errors import ModelError  # noqa: E402
 from model.train_defaults import DEFAULT_HYPERPARAMETERS, SEED, TEST_SIZE  # noqa: E402
 
 
@@ -85,9 +87,12 @@ def ensure_model(options):
     if options.model:
         return options.model.resolve()
     model_dir = cached_model_dir(options.work_dir, options.train_args)
-    if not (model_dir / "model_card.json").exists():
+    try:
+        read_card(model_dir)
+        return model_dir
+    except ModelError as exc:  # none yet, or one an older training code wrote
         print(f">>> training a benchmark model into {model_dir} "
-              f"(accident-api train {options.train_args})", flush=True)
+              f"(accident-api train {options.train_args}): {exc}", flush=True)
         subprocess.run([servers.python(), "-m", "accident_api", "train",
                         *options.train_args.split(), "--out", str(model_dir)],
                        cwd=servers.REPO, check=True)

@@ -166,6 +166,23 @@ def test_the_cached_benchmark_model_follows_the_training_recipe(tmp_path, monkey
     assert first != run.cached_model_dir(tmp_path, "--synthetic --accidents 50000")
 
 
+def test_a_cached_model_an_older_training_code_wrote_is_retrained(tmp_path, monkeypatch):
+    import argparse
+    import subprocess
+
+    from bench import run
+
+    options = argparse.Namespace(model=None, work_dir=tmp_path, train_args="--synthetic")
+    stale = run.cached_model_dir(tmp_path, "--synthetic")
+    stale.mkdir()
+    (stale / "model_card.json").write_text('{"model_version": "old"}', encoding="utf-8")
+    trained = []
+    monkeypatch.setattr(subprocess, "run", lambda argv, **kwargs: trained.append(argv))
+
+    assert run.ensure_model(options) == stale
+    assert trained and trained[0][-2:] == ["--out", str(stale)]
+
+
 def test_results_are_named_by_day_and_commit_and_never_overwritten(tmp_path):
     from datetime import datetime, timezone
 
