@@ -7,8 +7,8 @@ script and every fetch, so the page is the same offline as online. Each table ce
 a figure of the JSON report names it (``data-field``, a JSON pointer), so a test can check
 the page against the JSON. A new kind of request (feedback, say) needs no new data: its
 sends and its expected answers ("accepted") are in the by-kind table and in the timeline's
-per-kind series, its errors in the errors-by-kind chart; a chart of its own is one more
-entry in `charts`.
+per-kind series, its errors in the errors-by-kind chart. A replay (`--replay`) adds its
+table, and feedback (`--feedback`) its table and a chart of its own.
 """
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def render(report: dict) -> str:
             "<h2>Summary</h2>", _summary(report), "<h2>Latency</h2>", _latency(report),
             "<h2>Responses by status</h2>", _by_status(report),
             "<h2>Requests by kind</h2>", _by_kind(report), _unexpected(report),
+            _replay(report), _feedback(report),
             "<h2>Over time</h2>", _charts(report), _timeline_table(report),
             "<h2>Parameters</h2>", _parameters(settings),
             "<h2>Data</h2><p>The JSON report (the same as <code>--json</code> writes) is in "
@@ -110,12 +111,26 @@ def _summary(report: dict) -> str:
          _cell(report["late"], "late")),
         ("cancelled (Ctrl-C)", _cell(report["cancelled"], "cancelled")),
         ("unfinished (no answer by the end)", _cell(report["unfinished"], "unfinished")),
+        *_follow_up_rows(report["follow_ups"]),
         ("responses", _cell(report["completed"], "completed")),
         ("transport failures", _cell(report["failed"], "failed")),
         ("errors", _cell(errors["count"], "errors", "count")),
         ("errors + dropped + unfinished", _cell(errors["gated"], "errors", "gated")),
         ("error rate (of scheduled)", _cell(errors["rate"], "errors", "rate", percent=True)),
     ]) + f"<p>{escape(errors['definition'])}.</p>"
+
+
+def _follow_up_rows(follow: dict) -> list:
+    """Requests the answers called for (feedback), when there were any."""
+    if not follow["scheduled"]:
+        return []
+    kinds = ", ".join(follow["kinds"])
+    return [(f"follow-ups ({kinds}) asked for",
+             _cell(follow["scheduled"], "follow_ups", "scheduled")),
+            ("follow-ups sent", _cell(follow["sent"], "follow_ups", "sent")),
+            ("follow-ups dropped", _cell(follow["dropped"], "follow_ups", "dropped")),
+            ("follow-ups cancelled (the run ended first)",
+             _cell(follow["cancelled"], "follow_ups", "cancelled"))]
 
 
 def _latency(report: dict) -> str:
@@ -155,6 +170,57 @@ def _unexpected(report: dict) -> str:
         (what, _cell(n, "errors", "unexpected", what)) for what, n in sorted(unexpected.items()))
 
 
+def _replay(report: dict) -> str:
+    replay = report.get("replay")
+    if not replay:
+        return ""
+    drift = replay["concept_drift"]
+    counts = replay["predictions"]
+    rows = [("directory", f"<td>{escape(str(replay['dir']))}</td>"),
+            ("BAAC year", f"<td>{replay['year']}</td>"),
+            ("accidents read", _cell(replay["accidents"], "replay", "accidents")),
+            ("severe (true outcome, as replayed)", _cell(replay["severe"], "replay", "severe")),
+            ("passes", _cell(replay["passes"], "replay", "passes")),
+            ("prediction requests", _cell(counts["requests"], "replay", "predictions",
+                                          "requests")),
+            ("answered with a prediction id", _cell(counts["answered"], "replay",
+                                                    "predictions", "answered")),
+            ("not answered (error or no answer)", _cell(counts["not_answered"], "replay",
+                                                        "predictions", "not_answered"))]
+    if drift:
+        rows.append((f"concept drift: outcome flipped where {drift['segment']}",
+                     _cell(drift["accidents"], "replay", "concept_drift", "accidents")))
+    return "<h2>Replay</h2>" + _rows(rows, "replay")
+
+
+def _feedback(report: dict) -> str:
+    feedback = report.get("feedback")
+    if not feedback:
+        return ""
+    rows = [("share of the answered predictions", _cell(feedback["share"], "feedback",
+                                                        "share")),
+            ("delay after the answer (s)", _cell(feedback["delay_s"], "feedback", "delay_s")),
+            ("labels due (chosen and answered)", _cell(feedback["chosen"], "feedback",
+                                                       "chosen")),
+            ("sent", _cell(feedback["sent"], "feedback", "sent")),
+            ("dropped (no free worker, queue full)", _cell(feedback["dropped"], "feedback",
+                                                           "dropped")),
+            ("cancelled (the run ended first)", _cell(feedback["cancelled"], "feedback",
+                                                      "cancelled")),
+            ("answered as expected (200)", _cell(feedback["as_expected"], "feedback",
+                                                 "as_expected"))]
+    rows += [(f"answered {label}", _cell(n, "feedback", "by_status", label))
+             for label, n in feedback["by_status"].items()]
+    rows += [(f"label {result}", _cell(n, "feedback", "results", result))
+             for result, n in feedback["results"].items()]
+    rows += [(f"recorded {cell}", _cell(n, "feedback", "confusion", cell))
+             for cell, n in feedback["confusion"].items()]
+    return ("<h2>Feedback</h2><p>The true outcome POSTed to /feedback for the chosen "
+            "answered predictions; <em>recorded</em> labels are what the service counts in "
+            "<code>model_feedback_total</code>, by confusion cell.</p>"
+            + _rows(rows, "feedback"))
+
+
 def _parameters(settings: dict) -> str:
     def show(value):
         if isinstance(value, dict):
@@ -175,11 +241,21 @@ def charts(report: dict) -> list[Chart]:
         errors.append(Series("dropped (client pool full)", line["dropped_rate"]))
     by_kind = [Series(kind, [r - e for r, e in zip(s["requests"], s["expected"])])
                for kind, s in line["by_kind"].items() if s["requests"] != s["expected"]]
+    if any(line["follow_up_dropped_rate"]):
+        errors.append(Series("follow-ups dropped (client pool full)",
+                             line["follow_up_dropped_rate"]))
+    follow_kinds = set(report["follow_ups"]["kinds"])
     none = [0.0] * len(starts)
+    follow_charts = [Chart(
+        f"Follow-up requests ({', '.join(sorted(follow_kinds))})", "requests/s", starts,
+        width, [Series("sent", line["follow_up_sent_rate"], "#0072B2"),
+                Series("answered as expected", _expected_rate(
+                    line, set(line["by_kind"]) - follow_kinds), "#009E73")])
+    ] if follow_kinds else []
     return [
         Chart("Target and achieved rate", "requests/s", starts, width, [
             Series("sent", line["sent_rate"], "#0072B2"),
-            Series("answered as expected", _expected_rate(line), "#009E73"),
+            Series("answered as expected", _expected_rate(line, follow_kinds), "#009E73"),
             Series("target", line["target_rate"], "#000000", dashed=True)]),   # on top
         Chart("Latency from the intended send time", "ms", starts, width, [
             Series(name, line["latency_ms"][name], color) for name, color in
@@ -193,11 +269,13 @@ def charts(report: dict) -> list[Chart]:
             Series("most in flight", line["in_flight_max"], "#0072B2"),
             Series(f"limit: workers + queue ({limit})", [limit] * len(starts), "#999999",
                    dashed=True)]),
+        *follow_charts,
     ]
 
 
-def _expected_rate(line: dict) -> list:
-    per_kind = [s["expected"] for s in line["by_kind"].values()]
+def _expected_rate(line: dict, leave_out: set) -> list:
+    """Requests answered as expected per second, the kinds in ``leave_out`` apart."""
+    per_kind = [s["expected"] for kind, s in line["by_kind"].items() if kind not in leave_out]
     return [round(sum(values), 3) for values in zip(*per_kind)] if per_kind else \
         [0.0] * len(line["t_s"])
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import cycle
+from typing import Callable
 
 from load.records import RecordSampler
 
@@ -13,7 +14,12 @@ PREDICT, BATCH = "/predict", "/predict/batch"
 
 @dataclass(frozen=True)
 class RequestSpec:
-    """One HTTP request to send and the statuses that count as the server behaving."""
+    """One HTTP request to send and the statuses that count as the server behaving.
+
+    ``follow_up(status, body)`` (optional) is called with the answer (status None and an
+    empty body when none came) and may return ``(delay, RequestSpec)``: a request the engine
+    sends ``delay`` seconds later, off the timetable (the feedback for a prediction).
+    """
 
     kind: str                      # mix kind, with the client-error flavour: "invalid:wrong_method"
     method: str
@@ -21,16 +27,19 @@ class RequestSpec:
     expected: frozenset[int]
     body: bytes | None = None
     headers: dict = field(default_factory=dict)
+    follow_up: Callable[[int | None, bytes], tuple[float, RequestSpec] | None] | None = \
+        field(default=None, compare=False)
 
 
 class RequestFactory:
     """Builds the RequestSpec for each mix kind; invalid requests rotate through every
     client-error flavour so each one is exercised. `headers` (e.g. Authorization) go on
-    every request."""
+    every request. With a `replay` (load.feedback.ReplayTraffic) the valid kind sends its
+    accidents, in order, instead of records drawn from the card; the other kinds keep theirs."""
 
     def __init__(self, sampler: RecordSampler, batch_size: int = 10,
-                 headers: dict | None = None, max_batch_size: int = 1000):
-        self.sampler, self.batch_size = sampler, batch_size
+                 headers: dict | None = None, max_batch_size: int = 1000, replay=None):
+        self.sampler, self.batch_size, self.replay = sampler, batch_size, replay
         self.headers = dict(headers or {})
         self.max_batch_size = max_batch_size    # the API's MAX_BATCH_SIZE (not published)
         self._invalid = cycle([
@@ -41,15 +50,17 @@ class RequestFactory:
         ])
         self._notfound = cycle(["/no-such-endpoint", "/predict/unknown", "/v0/predict"])
 
-    def build(self, kind: str) -> RequestSpec:
-        """The next request of ``kind`` (valid, invalid, notfound or batch)."""
+    def build(self, kind: str) -> RequestSpec | None:
+        """The next request of ``kind`` (valid, invalid, notfound or batch); None once a
+        replay has no accident left."""
         spec = self._build(kind)
-        if self.headers:
-            spec = RequestSpec(spec.kind, spec.method, spec.path, spec.expected, spec.body,
-                               {**spec.headers, **self.headers})
+        if spec is not None and self.headers:
+            spec = replace(spec, headers={**spec.headers, **self.headers})
         return spec
 
-    def _build(self, kind: str) -> RequestSpec:
+    def _build(self, kind: str) -> RequestSpec | None:
+        if kind == "valid" and self.replay is not None:
+            return self.replay.next_request()
         if kind == "valid":
             return _post("valid", PREDICT, self.sampler.record(), {200})
         if kind == "batch":

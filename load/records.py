@@ -105,11 +105,15 @@ class RecordSampler:
     def record(self) -> dict:
         """One record, drift applied."""
         if self.records is not None:
-            record = dict(self.rng.choice(self.records))
-        else:
-            record = {name: self._draw(self.features[name]) for name in self.order}
+            return self.shifted(self.rng.choice(self.records))
+        return self.shifted({name: self._draw(self.features[name]) for name in self.order})
+
+    def shifted(self, record: dict) -> dict:
+        """A copy of ``record`` with the drift applied; unknown (None) values stay unknown."""
+        record = dict(record)
         for name, shift in self.drift.items():
-            record[name] = self._shift(self.features[name], record[name], shift)
+            if record.get(name) is not None:
+                record[name] = self._shift(self.features[name], record[name], shift)
         return record
 
 

@@ -7,7 +7,8 @@ from load.runner import RunResult, Schedule
 from load.stats import ERROR_DEFINITION
 
 PERCENTILES = ("p50", "p90", "p95", "p99", "p99.9", "max")
-GATE_DEFINITION = "; rate = (errors + dropped + unfinished) / scheduled"
+GATE_DEFINITION = ("; rate = (errors + dropped + unfinished) / scheduled, follow-up requests "
+                   "(feedback) included")
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -18,14 +19,16 @@ def build(result: RunResult, plan: Schedule, settings: dict,
           max_error_rate: float | None, max_p99_ms: float | None) -> dict:
     """Everything the run measured, plus the verdict of each gate that was set."""
     snap = result.stats.snapshot()
+    follow_ups = result.follow_ups
     attempted = snap["completed"] + snap["failed"]
-    unfinished = result.sent - attempted
+    unfinished = result.sent + follow_ups.sent - attempted
     # A send the pool had no room for (dropped) or that never got an answer before the
     # end (unfinished) is load the server did not serve: counting only answered requests
     # let a run that shed most of its load pass --max-error-rate 0. Cancelled sends (the
     # user pressed Ctrl-C) are neither; the run exits 130 anyway.
-    gated = snap["errors"] + result.dropped + unfinished
-    error_rate = gated / result.scheduled if result.scheduled else 0.0
+    gated = snap["errors"] + result.dropped + follow_ups.dropped + unfinished
+    scheduled = result.scheduled + follow_ups.scheduled
+    error_rate = gated / scheduled if scheduled else 0.0
     latency = {name: _ms(snap[name]) for name in PERCENTILES + ("min",)}
     report = {
         "settings": {**settings, "rate": plan.rate, "duration_s": plan.duration,
@@ -42,6 +45,9 @@ def build(result: RunResult, plan: Schedule, settings: dict,
         "cancelled": result.cancelled, "late": snap["late"],
         "completed": snap["completed"], "failed": snap["failed"],
         "unfinished": unfinished,
+        "follow_ups": {"scheduled": follow_ups.scheduled, "sent": follow_ups.sent,
+                       "dropped": follow_ups.dropped, "cancelled": follow_ups.cancelled,
+                       "kinds": sorted(follow_ups.kinds)},
         "by_status": dict(sorted(snap["by_status"].items())),
         "by_kind": {kind: dict(sorted(c.items())) for kind, c in sorted(snap["by_kind"].items())},
         "errors": {"count": snap["errors"], "gated": gated, "rate": round(error_rate, 6),
@@ -73,9 +79,45 @@ def progress_line(result: RunResult, elapsed: float, rate: float) -> str:
     stats = result.stats
     hist = stats.histogram
     p50, p99 = _ms(hist.percentile(50)), _ms(hist.percentile(99))
+    follow_ups = result.follow_ups
+    extra = (f"  follow-ups {follow_ups.sent} sent, {follow_ups.pending} to come"
+             if follow_ups.scheduled else "")
     return (f"[{elapsed:6.1f}s] sent {result.sent} ({result.sent / elapsed:.1f}/s of "
             f"{rate:g}/s)  done {stats.completed}  errors {stats.errors}  failed {stats.failed}"
-            f"  dropped {result.dropped}  late {stats.late}  p50 {_fmt(p50)}  p99 {_fmt(p99)}")
+            f"  dropped {result.dropped}  late {stats.late}  p50 {_fmt(p50)}  p99 {_fmt(p99)}"
+            + extra)
+
+
+def _follow_up_lines(report: dict) -> list[str]:
+    """The follow-ups (feedback) an answer asked for, and the replay and feedback sections
+    load/run.py adds (load.feedback), when there are any."""
+    lines = []
+    follow = report["follow_ups"]
+    if follow["scheduled"]:
+        lines.append(f"follow-ups ({', '.join(follow['kinds'])}): asked for "
+                     f"{follow['scheduled']}  sent {follow['sent']}  dropped "
+                     f"{follow['dropped']}  cancelled {follow['cancelled']}")
+    replay = report.get("replay")
+    if replay:
+        drift = replay["concept_drift"]
+        lines.append(
+            f"replay {replay['dir']} (BAAC {replay['year']}): {replay['accidents']} accidents "
+            f"({replay['severe']} severe), {replay['passes']} pass(es); predictions sent "
+            f"{replay['predictions']['requests']}, answered with an id "
+            f"{replay['predictions']['answered']}"
+            + (f"; concept drift: outcome flipped where {drift['segment']} "
+               f"({drift['accidents']} accidents)" if drift else ""))
+    feedback = report.get("feedback")
+    if feedback:
+        cells = feedback["confusion"]
+        lines.append(
+            f"feedback {feedback['share']:g} of the answers, {feedback['delay_s']:g}s after "
+            f"each: chosen {feedback['chosen']}  sent {feedback['sent']}  answered as "
+            f"expected {feedback['as_expected']}  by status: "
+            + (", ".join(f"{k}={v}" for k, v in feedback["by_status"].items()) or "-")
+            + f"; recorded tp={cells['tp']} fp={cells['fp']} tn={cells['tn']} "
+              f"fn={cells['fn']}")
+    return lines
 
 
 def _fmt(ms: float | None) -> str:
@@ -92,6 +134,7 @@ def render(report: dict) -> str:
         f"  late {report['late']}  cancelled {report['cancelled']}  unfinished "
         f"{report['unfinished']}",
         f"responses {report['completed']}  transport failures {report['failed']}",
+        *_follow_up_lines(report),
         "by status: " + ", ".join(f"{k}={v}" for k, v in report["by_status"].items()),
         "by kind:",
     ]

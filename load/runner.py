@@ -12,18 +12,29 @@ is full the request is dropped and counted: the pool is bounded, the timetable i
 
 A request without a response is classified (load.outcomes): refused, reset, timeout or
 other, so a refused connection (never accepted) is not confused with an accepted request
-the server dropped. load/run.py, `load.background.BackgroundLoad` (the reliability tests
-and the soak, from a thread) and bench/ all send through `run`.
+the server dropped.
+
+An answer can call for a follow-up request (``RequestSpec.follow_up``: the feedback for a
+prediction, ``delay`` seconds after its answer). Follow-ups wait in their own queue, ordered
+by due time, and a task of the same loop hands each on to the same workers when it is due:
+the timetable never waits for them, and they share its pool (dropped, and counted, when it
+is full). Once the timetable is done the run waits for the follow-ups still to come; Ctrl-C,
+or `stop`, cancels those not yet sent (counted).
+
+load/run.py, `load.background.BackgroundLoad` (the reliability tests and the soak, from a
+thread) and bench/ all send through `run`.
 """
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import json
 import signal
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import httptools
@@ -40,10 +51,11 @@ TIMER_RESOLUTION = 0.001    # s: the event loop's timers are in milliseconds
 
 @dataclass
 class Schedule:
-    """How much to send: ``rate`` req/s for ``duration`` s, at most ``max_requests``."""
+    """How much to send: ``rate`` req/s for ``duration`` s (None: until the requests run
+    out), at most ``max_requests``."""
 
     rate: float
-    duration: float
+    duration: float | None
     max_requests: int | None = None
     concurrency: int = 16
     timeout: float = 10.0
@@ -52,8 +64,25 @@ class Schedule:
 
 
 @dataclass
+class FollowUps:
+    """Requests that answers called for (feedback), sent off the timetable."""
+
+    scheduled: int = 0              # asked for by an answer
+    sent: int = 0
+    dropped: int = 0                # due while every worker was busy and the queue full
+    cancelled: int = 0              # never sent: Ctrl-C or `stop` came before they were due
+    kinds: set = field(default_factory=set)
+
+    @property
+    def pending(self) -> int:
+        """Asked for and not yet sent, dropped or cancelled."""
+        return self.scheduled - self.sent - self.dropped - self.cancelled
+
+
+@dataclass
 class RunResult:
-    """Scheduler-side counts; the per-response tallies are in ``stats``."""
+    """Scheduler-side counts (the timetable's, and the follow-ups'); the per-response
+    tallies are in ``stats``."""
 
     stats: Stats
     scheduled: int = 0
@@ -64,21 +93,23 @@ class RunResult:
     elapsed: float = 0.0            # including the wait for the last responses
     interrupted: bool = False
     started_at: float = 0.0         # time.time() when the timetable started
+    follow_ups: FollowUps = field(default_factory=FollowUps)
 
 
 def run(base_url: str, requests_iter: Iterator[RequestSpec], plan: Schedule,
         progress: Callable[[RunResult, float], None] | None = None,
         progress_every: float = 1.0,
-        waiting: Callable[[int], None] | None = None,
+        waiting: Callable[[int, int], None] | None = None,
         stop: threading.Event | None = None,
         result: RunResult | None = None) -> RunResult:
     """Send on the timetable; Ctrl-C (SIGINT, in the main thread) ends early with partial
     results.
 
-    `waiting(n)` is called once the timetable is done while n responses are still due; a
-    Ctrl-C during that wait stops it (those requests are reported as unfinished). Setting
-    `stop` ends the timetable early (in-flight requests still finish); pass `result` to
-    watch the counts from another thread while it runs.
+    `waiting(n, f)` is called once the timetable is done while n responses and f follow-ups
+    are still due; a Ctrl-C during that wait stops it (those requests are reported as
+    unfinished, those follow-ups as cancelled). Setting `stop` ends the timetable early
+    (in-flight requests still finish, follow-ups not yet sent are cancelled); pass `result`
+    to watch the counts from another thread while it runs.
     """
     engine = _Engine(Endpoint.parse(base_url), plan,
                      result if result is not None else RunResult(Stats()),
@@ -105,6 +136,11 @@ class _Engine:
         self.workers: set[asyncio.Task] = set()
         self.queued: deque = deque()            # (due, spec) waiting for a free worker
         self.idle: list[Connection] = []        # open connections no worker is using
+        self.follow_ups: list = []              # heap of (due, n, spec) not yet handed on
+        self.follow_up_order = itertools.count()    # ties of due times keep their order
+        self.follow_up_added = asyncio.Event()
+        self.taking_follow_ups = True
+        self.last_hand_on = 0.0                 # perf_counter() of the last request handed on
 
     def _interrupt(self) -> None:
         self.interrupts += 1
@@ -127,6 +163,7 @@ class _Engine:
         plan, result = self.plan, self.result
         result.started_at = time.time()
         self.t0 = t0 = time.perf_counter()
+        sender = asyncio.get_running_loop().create_task(self._send_follow_ups())
         await self._schedule(requests_iter, progress, every)
         # An uninterrupted timetable covers exactly scheduled/rate seconds unless the
         # scheduler itself fell behind; then the wall clock is the honest window.
@@ -134,16 +171,17 @@ class _Engine:
         if not result.interrupted:
             result.send_window = max(result.scheduled / plan.rate, result.send_window)
         pending = result.sent - result.stats.completed - result.stats.failed
-        if waiting and pending > 0 and not result.interrupted:
-            waiting(pending)
-        await self._drain()
+        if waiting and (pending > 0 or result.follow_ups.pending) and not self._ended():
+            waiting(pending, result.follow_ups.pending)
+        await self._drain(sender)
         result.elapsed = time.perf_counter() - t0
 
     async def _schedule(self, requests_iter, progress, every) -> None:
         """Hand request i on at t0 + i/rate (payload built before the wait); a finite
         ``requests_iter`` ends the timetable when it runs out."""
         plan, result, stats, t0 = self.plan, self.result, self.result.stats, self.t0
-        end, next_progress = t0 + plan.duration, t0 + every
+        end = t0 + plan.duration if plan.duration is not None else float("inf")
+        next_progress = t0 + every
         while plan.max_requests is None or result.scheduled < plan.max_requests:
             due = t0 + result.scheduled / plan.rate
             if due >= end:
@@ -153,6 +191,7 @@ class _Engine:
                 break
             result.scheduled += 1
             handed_on = self._hand_on((due, spec))
+            self.last_hand_on = time.perf_counter()
             if handed_on:
                 result.sent += 1
             else:
@@ -190,6 +229,46 @@ class _Engine:
             return True
         return False
 
+    def _add_follow_up(self, asked) -> None:
+        """Queue the follow-up an answer asked for, ``(delay, spec)``, due ``delay`` s from
+        now (cancelled at once when the run is ending)."""
+        if asked is None:
+            return
+        delay, spec = asked
+        follow_ups = self.result.follow_ups
+        follow_ups.scheduled += 1
+        follow_ups.kinds.add(spec.kind)
+        if not self.taking_follow_ups:
+            follow_ups.cancelled += 1
+            return
+        due = time.perf_counter() + max(delay, 0.0)
+        heapq.heappush(self.follow_ups, (due, next(self.follow_up_order), spec))
+        self.follow_up_added.set()
+
+    async def _send_follow_ups(self) -> None:
+        """Hand each follow-up on when it is due, as the scheduler does requests."""
+        follow_ups, stats = self.result.follow_ups, self.result.stats
+        while True:
+            self.follow_up_added.clear()
+            delay = self.follow_ups[0][0] - time.perf_counter() if self.follow_ups else None
+            if delay is None or delay > 0:
+                # woken early by a new follow-up, which may be due sooner
+                try:
+                    async with asyncio.timeout(None if delay is None
+                                               else max(delay, TIMER_RESOLUTION)):
+                        await self.follow_up_added.wait()
+                except TimeoutError:
+                    pass
+                continue
+            due, _, spec = heapq.heappop(self.follow_ups)
+            handed_on = self._hand_on((due, spec))
+            self.last_hand_on = time.perf_counter()
+            if handed_on:
+                follow_ups.sent += 1
+            else:
+                follow_ups.dropped += 1
+            stats.timeline.follow_up(due - self.t0, not handed_on)
+
     async def _work(self, job) -> None:
         """Send the job, then queued ones while any wait; leave the connection open for the
         next worker if the server keeps it."""
@@ -208,13 +287,14 @@ class _Engine:
         """One request and its outcome; returns the connection if it can carry another."""
         (due, spec), plan = job, self.plan
         started = time.perf_counter()
-        status, failure, version = None, None, None
+        status, failure, version, body = None, None, None, b""
+        want_body = plan.read_versions or spec.follow_up is not None
         try:
             data = self.endpoint.encode(spec.method, spec.path, spec.body, spec.headers)
             async with asyncio.timeout(plan.timeout):
                 if connection is None or not connection.reusable:
                     connection = await self.endpoint.connect()
-                status, body = await connection.request(data, plan.read_versions)
+                status, body = await connection.request(data, want_body)
             if plan.read_versions and status == 200:
                 version = _model_version(body)
         except (OSError, ValueError, httptools.HttpParserError) as exc:
@@ -226,27 +306,47 @@ class _Engine:
         self.result.stats.record(spec.kind, spec.expected, status, failure,
                                  time.perf_counter() - due, started - due > plan.late_after,
                                  version, due - self.t0)
+        if spec.follow_up is not None:
+            self._add_follow_up(spec.follow_up(status, body))
         if connection is not None and (failure or not connection.reusable):
             connection = connection.close()     # an abandoned answer must not be read later
         return connection
 
-    async def _drain(self) -> None:
-        """Let queued and in-flight requests finish (none queued if interrupted), for at
-        most the request timeout (+1 s); a Ctrl-C during the wait stops it."""
+    async def _drain(self, sender: asyncio.Task) -> None:
+        """Send the follow-ups still due and let queued and in-flight requests finish, each
+        for at most the request timeout (+1 s) after it was handed on; if interrupted or
+        stopped, none queued and no follow-up is sent; a Ctrl-C during the wait stops it."""
         result = self.result
         if result.interrupted:
             result.cancelled += len(self.queued)
             result.sent -= len(self.queued)
             self.queued.clear()
+        if self._ended():
+            self._cancel_follow_ups()
         interrupts = self.interrupts
-        deadline = time.monotonic() + self.plan.timeout + 1.0
-        while self.workers and self.interrupts == interrupts and time.monotonic() < deadline:
+        while self.interrupts == interrupts:
+            if self.stop.is_set():
+                self._cancel_follow_ups()
+            if self.follow_ups:             # the sender hands them on as they fall due
+                await asyncio.sleep(TICK)
+                continue
+            if not self.workers or \
+                    time.perf_counter() > self.last_hand_on + self.plan.timeout + 1.0:
+                break
             await asyncio.wait(set(self.workers), timeout=TICK)
+        self._cancel_follow_ups()
+        sender.cancel()
         for worker in list(self.workers):
             worker.cancel()
-        await asyncio.gather(*self.workers, return_exceptions=True)
+        await asyncio.gather(sender, *self.workers, return_exceptions=True)
         for connection in self.idle:
             connection.close()
+
+    def _cancel_follow_ups(self) -> None:
+        """No more follow-ups: those waiting, and those answers still ask for, are cancelled."""
+        self.taking_follow_ups = False
+        self.result.follow_ups.cancelled += len(self.follow_ups)
+        self.follow_ups.clear()
 
 
 def _model_version(body: bytes) -> str | None:

@@ -1,9 +1,10 @@
 """A run's figures per interval of its timetable, for the charts of the HTML report.
 
-Every request is counted in the interval it was due (its slot on the timetable), whatever
-happened to it later: a second in which the server stalled shows the latency its own
-requests suffered, not that of the requests that happened to finish in it. Counts are
-given per second, so the series read the same whatever the interval.
+Every request is counted in the interval it was due (its slot on the timetable, or for a
+follow-up such as feedback the time it fell due), whatever happened to it later: a second
+in which the server stalled shows the latency its own requests suffered, not that of the
+requests that happened to finish in it. Counts are given per second, so the series read
+the same whatever the interval.
 """
 from __future__ import annotations
 
@@ -22,12 +23,15 @@ class _Slot:
     dropped: int = 0
     late: int = 0
     in_flight: int = 0               # the most requests sent and not yet answered
+    follow_ups: int = 0              # follow-ups (feedback) that fell due in the interval
+    follow_ups_dropped: int = 0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     outcomes: Counter = field(default_factory=Counter)   # (kind, label, expected) -> n
 
 
 class Timeline:
-    """Per-interval counts; fed by the engine (sends) and by Stats.record (outcomes)."""
+    """Per-interval counts; fed by the engine (sends, follow-ups) and by Stats.record
+    (outcomes)."""
 
     def __init__(self, interval: float = 1.0) -> None:
         self.interval = interval
@@ -46,6 +50,12 @@ class Timeline:
         slot.scheduled += 1
         slot.dropped += dropped
         slot.in_flight = max(slot.in_flight, in_flight)
+
+    def follow_up(self, at: float, dropped: bool) -> None:
+        """A follow-up request due ``at`` s into the run was handed on (or dropped)."""
+        slot = self._slot(at)
+        slot.follow_ups += 1
+        slot.follow_ups_dropped += dropped
 
     def outcome(self, at: float, kind: str, label: str, expected: bool, latency: float,
                 late: bool) -> None:
@@ -79,6 +89,8 @@ class Timeline:
             "dropped_rate": rate(s.dropped for s in slots),
             "late_rate": rate(s.late for s in slots),
             "in_flight_max": [s.in_flight for s in slots],
+            "follow_up_sent_rate": rate(s.follow_ups - s.follow_ups_dropped for s in slots),
+            "follow_up_dropped_rate": rate(s.follow_ups_dropped for s in slots),
             "latency_ms": {name: [_ms(s.latency.percentile(float(name[1:]))) for s in slots]
                            for name in SERIES_PERCENTILES},
             "by_status": {label: rate(_total(s, label=label) for s in slots)

@@ -268,6 +268,32 @@ def test_services_run_read_only_with_healthchecks(config):
     assert "/health/live" in " ".join(services["nginx"]["healthcheck"]["test"])
 
 
+@needs_compose
+@pytest.mark.parametrize("env_text", [
+    "", "LOAD_REPLAY=/data/replay\nLOAD_REPLAY_YEAR=2021\nLOAD_FEEDBACK=0.5,60\n"
+        "LOAD_CONCEPT_DRIFT=on\nLOAD_MIX=valid=0.9,invalid=0.1\n"])
+def test_the_load_command_is_one_load_run_py_accepts(tmp_path, env_text):
+    """The `load` service's command as compose resolves it, parsed by load/run.py itself:
+    the default (card-drawn traffic) and a replay of the `data` volume with feedback and
+    concept drift."""
+    from load import run as load_cli
+
+    done = compose(tmp_path, "--profile", "load", "config", env_text=env_text)
+    assert done.returncode == 0, done.stderr
+    service = yaml.safe_load(done.stdout)["services"]["load"]
+    assert service["command"][:2] == ["python", "load/run.py"]
+    args = load_cli.parse_args(service["command"][2:])
+    assert ("data", "/data", "ro") in _volumes(service), "replayed files come read-only"
+    if not env_text:
+        assert (args.replay, args.feedback, args.concept_drift, args.year) == \
+            ("", None, False, None)
+        assert args.mix == "valid=0.8,invalid=0.1,notfound=0.05,batch=0.05"
+        return
+    assert (args.replay, args.year, args.feedback, args.concept_drift) == \
+        ("/data/replay", 2021, (0.5, 60.0), True)
+    assert args.mix == "valid=0.9,invalid=0.1" and args.duration == 300 and args.loop
+
+
 def test_services_built_from_the_api_image_but_not_serving_disable_its_healthcheck(config):
     """The Dockerfile's HEALTHCHECK probes /health/ready on :8000: inherited by the trainer
     and the load generator it would mark them unhealthy for as long as they run."""

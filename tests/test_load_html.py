@@ -33,6 +33,15 @@ def at_pointer(document, pointer: str):
     return document
 
 
+def shown_fields(page, report) -> dict:
+    """{JSON pointer: text} of every figure on the page, each checked against the report."""
+    shown = dict(page.evaluate("[...document.querySelectorAll('[data-field]')]"
+                               ".map(e => [e.dataset.field, e.textContent])"))
+    for pointer, text in shown.items():
+        assert field_value(text) == pytest.approx(at_pointer(report, pointer)), pointer
+    return shown
+
+
 @pytest.fixture
 def html_run(fake_api, tmp_path):
     """A 3 s run with every kind and some unexpected answers: (json report, html path)."""
@@ -68,10 +77,7 @@ def test_report_opens_offline_without_errors_and_matches_the_json(html_run, brow
     assert {"target", "sent", "p50", "p95", "p99", "422", "valid", "most in flight"} <= set(series)
 
     # every figure on the page is the JSON report's, and the summary tables are all there
-    shown = dict(page.evaluate("[...document.querySelectorAll('[data-field]')]"
-                               ".map(e => [e.dataset.field, e.textContent])"))
-    for pointer, text in shown.items():
-        assert field_value(text) == pytest.approx(at_pointer(report, pointer)), pointer
+    shown = shown_fields(page, report)
     expected = {f"/latency_ms/{name}" for name in ("min",) + PERCENTILES}
     expected |= {"/dropped", "/late", "/sent", "/scheduled", "/achieved_rate", "/target_rate",
                  "/errors/count", "/errors/rate", "/unfinished", "/cancelled"}
@@ -131,3 +137,40 @@ def test_a_new_kind_of_request_gets_its_rows_and_series_unchanged():
     assert "data-field='/by_kind/feedback/200'>27<" in page
     errors_by_kind = html_report.charts(report)[3]
     assert [(s.name, s.values) for s in errors_by_kind.series] == [("feedback", [1.0] * 3)]
+
+
+@pytest.mark.integration
+def test_a_replay_with_feedback_adds_its_tables_and_chart(fake_api, tmp_path, browser):
+    from model import synth
+
+    synth.write(tmp_path / "raw", 80, seed=5)
+    fake_api.check_records = False
+    out, page_path = tmp_path / "report.json", tmp_path / "report.html"
+    code = cli.main(["--url", fake_api.url, "--rate", "80", "--quiet", "--replay",
+                     str(tmp_path / "raw"), "--feedback", "0.5,0.3", "--concept-drift",
+                     "--json", str(out), "--html", str(page_path)])
+    report = json.loads(out.read_text())
+    assert code == 0 and report["feedback"]["sent"] > 0
+    page = browser.open(file_url(page_path))
+    assert page.console_errors() == []
+    titles = page.evaluate("[...document.querySelectorAll('figcaption')].map(f => f.textContent)")
+    assert titles[-1] == "Follow-up requests (feedback)" and len(titles) == 6
+    lengths = page.evaluate("[...document.querySelectorAll('svg.chart')].pop()"
+                            ".querySelectorAll('path.series').length")
+    assert lengths == 2
+    shown = shown_fields(page, report)
+    expected = {f"/replay/{name}" for name in ("accidents", "severe", "passes")}
+    expected |= {f"/replay/predictions/{name}" for name in
+                 ("requests", "answered", "not_answered")}
+    expected |= {"/replay/concept_drift/accidents", "/follow_ups/scheduled",
+                 "/follow_ups/sent"}
+    expected |= {f"/feedback/{name}" for name in ("share", "delay_s", "chosen", "sent",
+                                                  "dropped", "cancelled", "as_expected")}
+    expected |= {f"/feedback/confusion/{cell}" for cell in ("tp", "fp", "tn", "fn")}
+    expected |= {"/feedback/by_status/200", "/feedback/results/recorded"}
+    assert expected <= set(shown), expected - set(shown)
+    parameters = dict(page.evaluate(
+        "[...document.querySelectorAll('#parameters tr')]"
+        ".map(r => [r.cells[0].textContent, r.cells[1].textContent])"))
+    assert parameters["feedback"] == "0.5,0.3" and parameters["concept_drift"] == "True"
+    assert parameters["duration_s"] == "-"

@@ -5,7 +5,9 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from load import run as cli
 from load.http_client import Endpoint
 from load.payloads import RequestSpec
 from load.report import build
-from load.runner import RunResult, Schedule, run
+from load.runner import FollowUps, RunResult, Schedule, run
 from load.stats import Stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -321,3 +323,76 @@ def test_a_finite_request_stream_ends_the_timetable(fake_api):
     result = run(fake_api.url, iter(specs), Schedule(rate=100, duration=10))
     assert result.scheduled == result.sent == 5 and result.stats.by_status == {"200": 5}
     assert result.send_window < 1.0
+
+
+def _predictions_with_feedback(delay: float, asked: list):
+    """POST /predict forever; each answer asks for its POST /feedback ``delay`` s later."""
+    def label(status, body):
+        asked.append(status)
+        if status != 200:
+            return None
+        body = json.dumps({"prediction_id": json.loads(body)["prediction_id"], "actual": 1})
+        return delay, RequestSpec("feedback", "POST", "/feedback", frozenset({200}),
+                                  body.encode(), {"Content-Type": "application/json"})
+    for spec in _specs():
+        yield replace(spec, follow_up=label)
+
+
+def test_follow_ups_leave_after_their_delay_off_the_timetable(fake_api):
+    asked = []
+    result = run(fake_api.url, _predictions_with_feedback(0.3, asked),
+                 Schedule(rate=50, duration=1.0, concurrency=8))
+    # the timetable is the predictions' alone: as long as without follow-ups
+    assert result.scheduled == result.sent == 50 and 1.0 <= result.send_window < 1.5
+    follow = result.follow_ups
+    assert (follow.scheduled, follow.sent, follow.dropped, follow.cancelled) == (50, 50, 0, 0)
+    assert follow.kinds == {"feedback"} and asked == [200] * 50
+    assert result.stats.by_kind == {"valid": {"200": 50}, "feedback": {"200": 50}}
+    # each label left at least 0.3 s after its prediction was answered (the server's clock)
+    waits = [labelled - fake_api.predictions[prediction_id][1]
+             for prediction_id, (_, labelled) in fake_api.labels.items()]
+    assert len(waits) == 50 and min(waits) >= 0.3 and max(waits) < 1.3, waits
+    # the run waited for the last label, and the timeline counts them where they fell due
+    assert result.elapsed >= 1.0 + 0.3
+    timeline = result.stats.timeline.to_dict(result.send_window)
+    assert sum(timeline["follow_up_sent_rate"]) == 50
+    assert timeline["sent_rate"] == [50.0, 0.0]     # the follow-ups' last interval: none
+    report = build(result, Schedule(rate=50, duration=1.0), {}, 0.0, None)
+    assert report["follow_ups"] == {"scheduled": 50, "sent": 50, "dropped": 0,
+                                    "cancelled": 0, "kinds": ["feedback"]}
+    assert report["unfinished"] == 0 and report["gates"]["max_error_rate"]["passed"]
+
+
+def test_stop_cancels_the_follow_ups_not_yet_due(fake_api):
+    stop = threading.Event()
+    result = RunResult(Stats())
+    worker = threading.Thread(target=run, kwargs=dict(
+        base_url=fake_api.url, requests_iter=_predictions_with_feedback(60.0, []),
+        plan=Schedule(rate=40, duration=30), stop=stop, result=result))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while result.follow_ups.scheduled < 5:
+        assert time.monotonic() < deadline, "no answer asked for its follow-up"
+        time.sleep(0.01)
+    stop.set()
+    worker.join(5)
+    assert not worker.is_alive(), "the run waited for follow-ups after stop"
+    follow = result.follow_ups
+    assert follow.scheduled >= 5 and follow.cancelled == follow.scheduled
+    assert follow.sent == 0 and fake_api.labels == {}
+
+
+def test_dropped_and_unanswered_follow_ups_count_against_the_error_rate():
+    stats = Stats()
+    for _ in range(10):
+        stats.record("valid", frozenset({200}), 200, None, 0.001, False, at=0.1)
+    for status in (200,) * 6 + (404,):
+        stats.record("feedback", frozenset({200}), status, None, 0.001, False, at=0.5)
+    result = RunResult(stats, scheduled=10, sent=10, send_window=1.0, elapsed=1.2,
+                       follow_ups=FollowUps(scheduled=10, sent=8, dropped=2,
+                                            kinds={"feedback"}))
+    report = build(result, Schedule(rate=10, duration=1.0), {}, 0.1, None)
+    # errors: one 404; dropped: 2 follow-ups; unfinished: 1 follow-up sent, never answered
+    assert report["unfinished"] == 1 and report["errors"]["count"] == 1
+    assert report["errors"]["gated"] == 4 and report["errors"]["rate"] == 4 / 20
+    assert report["gates"]["max_error_rate"]["passed"] is False

@@ -25,11 +25,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from model import train
 from model.card import read_card
 from monitoring.prediction_log import utc_now
 from tests.fixtures.browser import file_url
-from tests.fixtures.model import SMALL_FOREST
 from tests.fixtures.observability import start_prometheus, stop_prometheus
 from tests.fixtures.report import accident_records, accuracy_of, send_traffic
 from tests.fixtures.service import ROOT, start_gunicorn
@@ -38,15 +36,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ACCIDENTS = 4000  # per run
 CORRECT = 'model_feedback_total{outcome=~"tp|tn"}'
 ALL = "model_feedback_total"
-
-
-@pytest.fixture(scope="module")
-def report_model(tmp_path_factory):
-    """A small forest trained on the default 20,000 synthetic accidents (4,000 reference rows)."""
-    out = tmp_path_factory.mktemp("report-model")
-    train.train_synthetic(out, 20000, data_seed=42, hyperparameters=SMALL_FOREST,
-                          log=lambda message: None)
-    return out
 
 
 def http_post(base_url):
@@ -89,10 +78,10 @@ def report(env, tmp_path, name, since, until) -> tuple:
     return json.loads(results.read_text()), out, done.stdout
 
 
-def test_the_report_of_two_runs_flags_the_drift_and_matches_prometheus(report_model, tmp_path,
-                                                                       browser):
-    imputation = read_card(report_model)["imputation"]
-    server = start_gunicorn(report_model, tmp_path / "server")
+def test_the_report_of_two_runs_flags_the_drift_and_matches_prometheus(quality_model_dir,
+                                                                       tmp_path, browser):
+    imputation = read_card(quality_model_dir)["imputation"]
+    server = start_gunicorn(quality_model_dir, tmp_path / "server")
     prometheus = None
     try:
         (tmp_path / "prom").mkdir()
