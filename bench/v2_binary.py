@@ -8,7 +8,8 @@ from `--connections` keep-alive clients, after a short warm-up: JSON (an FP64 [N
 as JSON, outputs as JSON) and binary (the same tensor as binary tensor data, outputs asked for
 in binary). The two run interleaved in `--rounds` rounds and the median round is reported:
 rows/s, median request latency, request and response bytes, and the load average (other work
-on a shared machine moves the figures). Not run in CI.
+on a shared machine moves the figures). Raw figures go to
+bench/results/<date>-<commit>-v2-binary.json. Not run in CI.
 """
 import argparse
 import os
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
@@ -24,8 +26,8 @@ import requests
 if __package__ in (None, ""):  # `python bench/v2_binary.py`: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import configs, payloads, servers  # noqa: E402
-from bench.run import add_model_arguments, ensure_model  # noqa: E402
+from bench import configs, payloads, results, servers  # noqa: E402
+from bench.run import add_model_arguments, ensure_model, machine  # noqa: E402
 
 PATH = "/v2/models/accident-severity-rf/infer"
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -39,6 +41,8 @@ def parse_args(argv=None):
     parser.add_argument("--requests", type=int, default=300, help="requests per pass")
     parser.add_argument("--connections", type=int, default=2, help="concurrent clients")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path,
+                        help="default: bench/results/<date>-<commit>-v2-binary.json")
     return parser.parse_args(argv)
 
 
@@ -74,7 +78,7 @@ def one_pass(url, body, headers, count, connections):
 
 
 def measure(server, options):
-    """Rounds of both encodings, interleaved; the median round's figures per encoding."""
+    """Rounds of both encodings, interleaved: ({encoding: median round}, {encoding: rounds})."""
     bodies = encodings(options.rows)
     runs = {name: [] for name in bodies}
     for _ in range(options.rounds):
@@ -84,13 +88,17 @@ def measure(server, options):
             runs[name].append({"rows_per_s": options.requests * options.rows / seconds,
                                "p50_ms": 1000 * statistics.median(latencies),
                                "request_bytes": len(body), "response_bytes": response_bytes})
-    return {name: sorted(results, key=lambda r: r["rows_per_s"])[len(results) // 2]
-            for name, results in runs.items()}
+    medians = {name: sorted(rounds, key=lambda r: r["rows_per_s"])[len(rounds) // 2]
+               for name, rounds in runs.items()}
+    return medians, runs
 
 
 def main(argv=None):
-    """Start the service, measure both encodings, print the figures; 0 unless a request fails."""
+    """Start the service, measure both encodings, print and write the figures; 0 unless a
+    request fails."""
     options = parse_args(argv)
+    started = datetime.now(timezone.utc)
+    commit = results.checkout_commit(servers.REPO)
     options.work_dir.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="v2-binary-", dir=options.work_dir))
     model_dir = ensure_model(options)
@@ -100,7 +108,7 @@ def main(argv=None):
     before = os.getloadavg()
     server = servers.start("v2-binary", argv, env, run_dir, port)
     try:
-        figures = measure(server, options)
+        figures, rounds = measure(server, options)
     finally:
         servers.stop(server)
     print(f"{options.rows}-row V2 requests, {options.requests} per pass, {options.connections} "
@@ -112,7 +120,16 @@ def main(argv=None):
               f"{result['response_bytes']:>6,} B")
     ratio = figures["binary"]["rows_per_s"] / figures["json"]["rows_per_s"]
     print(f"  binary / json: {ratio:.2f}x rows/s")
-    print(f"load average (1, 5, 15 min) before: {before}, after: {os.getloadavg()}")
+    after = os.getloadavg()
+    print(f"load average (1, 5, 15 min) before: {before}, after: {after}")
+    path = results.write({
+        "date": started.isoformat(timespec="seconds"), "commit": commit, "machine": machine(),
+        "command": " ".join(sys.argv), "options": {k: str(v) if isinstance(v, Path) else v
+                                                   for k, v in vars(options).items()},
+        "load_average_at_start": before, "load_average_at_end": after,
+        "rounds": rounds, "medians": figures, "binary_over_json": ratio,
+    }, options.json or results.result_path(started, commit, "v2-binary"))
+    print(f"raw figures: {path}")
     return 0
 
 
