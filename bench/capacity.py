@@ -34,7 +34,6 @@ if __package__ in (None, ""):  # `python bench/capacity.py`: make the checkout i
 
 from bench import (configs, memory, openload, openloop, payloads, results,  # noqa: E402
                    servers, wrk)
-from bench.run import machine  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -185,9 +184,7 @@ def main(argv=None):
     for target in targets:
         print(f"{target['status']:>4}  {target['value']:>8}  {target['target']}")
     path = results.write({
-        "date": started.isoformat(timespec="seconds"), "commit": commit, "machine": machine(),
-        "command": " ".join(sys.argv), "options": {k: str(v) if isinstance(v, Path) else v
-                                                   for k, v in vars(options).items()},
+        **results.header(started, commit, options),
         "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg(),
         "rounds": rounds, "medians": medians, "targets": targets,
     }, options.json or results.result_path(started, commit, "capacity"))

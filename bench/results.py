@@ -7,7 +7,10 @@ a measurement is never overwritten. The history of the figures lives in these fi
 commit messages; a file is committed when the docs quote it (bench/results/README.md).
 """
 import json
+import os
+import platform
 import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -39,6 +42,23 @@ def result_path(started: datetime, commit: str, name: str = "",
         number += 1
         path = directory / f"{stem}-{number}.json"
     return path
+
+
+def machine() -> dict:
+    """Where the figures come from: CPU model, core count, kernel, Python."""
+    model_name = next((line.split(":", 1)[1].strip() for line in
+                       Path("/proc/cpuinfo").read_text().splitlines()
+                       if line.startswith("model name")), platform.processor())
+    return {"cpu": model_name, "cores": os.cpu_count(), "kernel": platform.release(),
+            "python": platform.python_version()}
+
+
+def header(started: datetime, commit: str, options) -> dict:
+    """The fields every run's JSON starts with: date, commit, machine, command, options."""
+    return {"date": started.isoformat(timespec="seconds"), "commit": commit,
+            "machine": machine(), "command": " ".join(sys.argv),
+            "options": {k: str(v) if isinstance(v, Path) else v
+                        for k, v in vars(options).items()}}
 
 
 def write(document: dict, path: Path) -> Path:

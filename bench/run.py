@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -143,15 +142,6 @@ def _brief(result):
     return " | ".join(parts)
 
 
-def machine():
-    """Where the figures come from: CPU model, core count, kernel, Python."""
-    model_name = next((line.split(":", 1)[1].strip() for line in
-                       Path("/proc/cpuinfo").read_text().splitlines()
-                       if line.startswith("model name")), platform.processor())
-    return {"cpu": model_name, "cores": os.cpu_count(), "kernel": platform.release(),
-            "python": platform.python_version()}
-
-
 def main(argv=None):
     """Run the benchmark; the exit code is 0 even when targets fail (it is a measurement)."""
     options = parse_args(argv)
@@ -178,7 +168,7 @@ def main(argv=None):
         running.stop_all()
     medians = summary.summarise(rounds)
     verdicts = summary.targets(medians, options.rate)
-    print(f"\nmedians of {options.rounds} round(s); machine: {machine()}")
+    print(f"\nmedians of {options.rounds} round(s); machine: {results.machine()}")
     print(report.text(medians))
     if options.markdown:
         print("\n" + report.markdown(medians))
@@ -189,18 +179,13 @@ def main(argv=None):
     print("\n".join(report.target_lines(cpu)))
     start = datetime.fromtimestamp(started, timezone.utc)
     path = results.write({
-        "date": start.isoformat(timespec="seconds"), "commit": commit,
-        "machine": machine(), "command": " ".join(sys.argv), "options": _jsonable(options),
+        **results.header(start, commit, options),
         "model": str(model_dir), "seconds": round(time.time() - started, 1),
         "rounds": rounds, "medians": medians, "targets": verdicts, "cpu_view": cpu,
         "load_average": os.getloadavg()}, options.json or results.result_path(start, commit))
     print(f"\nraw figures: {path}")
     print(f"logs: {run_dir}")
     return 0
-
-
-def _jsonable(options):
-    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()}
 
 
 if __name__ == "__main__":

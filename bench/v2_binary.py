@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # `python bench/v2_binary.py`: make the checkout 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import configs, payloads, results, servers  # noqa: E402
-from bench.run import add_model_arguments, ensure_model, machine  # noqa: E402
+from bench.run import add_model_arguments, ensure_model  # noqa: E402
 
 PATH = "/v2/models/accident-severity-rf/infer"
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -123,9 +123,7 @@ def main(argv=None):
     after = os.getloadavg()
     print(f"load average (1, 5, 15 min) before: {before}, after: {after}")
     path = results.write({
-        "date": started.isoformat(timespec="seconds"), "commit": commit, "machine": machine(),
-        "command": " ".join(sys.argv), "options": {k: str(v) if isinstance(v, Path) else v
-                                                   for k, v in vars(options).items()},
+        **results.header(started, commit, options),
         "load_average_at_start": before, "load_average_at_end": after,
         "rounds": rounds, "medians": figures, "binary_over_json": ratio,
     }, options.json or results.result_path(started, commit, "v2-binary"))

@@ -11,9 +11,9 @@ TEST_SIZE = 0.2
 # of 20,000 synthetic accidents). Shares from 0.2 to 0.5 gave the same served Brier score and
 # ROC-AUC within their noise there (docs/model.md, Calibration): the smallest one is kept.
 CALIBRATION_SIZE = 0.2
-# Chosen with bench/model_selection.py (docs/model.md, Hyper-parameters): ROC-AUC within noise of the best
-# setting on synthetic data and on the real sample, at about an eighth of the unrestricted
-# forest's size on disk and a fraction of its memory and scikit-learn latency.
+# Chosen with bench/model_selection.py (docs/model.md, Hyper-parameters): ROC-AUC within noise
+# of the best setting on synthetic data and on the real sample, at about an eighth of the
+# unrestricted forest's size on disk and a fraction of its memory and scikit-learn latency.
 DEFAULT_HYPERPARAMETERS = {
     "n_estimators": 50,
     "max_depth": 12,

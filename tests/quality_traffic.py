@@ -17,7 +17,8 @@ def sample_guards() -> dict:
     groups = yaml.safe_load((RULES_DIR / "model_quality.yml").read_text())["groups"]
     guards = {}
     for rule in (rule for group in groups for rule in group["rules"]):
-        name = re.fullmatch(r"job_model_version_outcome:(\w+):increase(\w+)", rule.get("record", ""))
+        name = re.fullmatch(r"job_model_version_outcome:(\w+):increase(\w+)",
+                            rule.get("record", ""))
         if name:
             guards[name.groups()] = float(re.search(r">= ([0-9.]+)\)\s*$", rule["expr"]).group(1))
     return guards

@@ -42,7 +42,8 @@ def test_compose_mounts_provisioning_where_the_provider_expects_it():
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
 
     def mounts(service):
-        return [v.split(":")[:2] for v in services[service].get("volumes", []) if isinstance(v, str)]
+        return [v.split(":")[:2] for v in services[service].get("volumes", [])
+                if isinstance(v, str)]
 
     assert ["./grafana-provisioning", CONTAINER_ROOT] in mounts("grafana")
     # prometheus.yml's relative rule_files glob resolves inside this mount.
@@ -85,7 +86,8 @@ def test_panel_ids_unique_and_layout_fits(dashboard):
 
 
 def test_seed_panels_keep_their_queries_verbatim(dashboard):
-    by_title = {panel["title"]: [t["expr"] for t in panel["targets"]] for panel in panels(dashboard)}
+    by_title = {panel["title"]: [t["expr"] for t in panel["targets"]]
+                for panel in panels(dashboard)}
     for title, expr in SEED_PANELS.items():
         assert expr in by_title.get(title, []), title
 

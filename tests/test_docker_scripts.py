@@ -39,7 +39,8 @@ def test_entrypoint_wipes_multiproc_dir_and_execs(tmp_path):
 
 def test_entrypoint_creates_default_dir(tmp_path):
     done = subprocess.run([str(ROOT / "docker" / "entrypoint.sh"), "sh", "-c",
-                           'test -d "$PROMETHEUS_MULTIPROC_DIR" && echo "$PROMETHEUS_MULTIPROC_DIR"'],
+                           'test -d "$PROMETHEUS_MULTIPROC_DIR" && '
+                           'echo "$PROMETHEUS_MULTIPROC_DIR"'],
                           capture_output=True, text=True, timeout=10,
                           env={"PATH": os.environ["PATH"],
                                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "new" / "dir")})

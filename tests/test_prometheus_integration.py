@@ -128,7 +128,8 @@ def send_feedback(client, answers):
 
 
 def send_bad_requests(client, record):
-    """Client errors: invalid fields (422), empty batch (422), not JSON (415), unknown route (404)."""
+    """Client errors: invalid fields (422), empty batch (422), not JSON (415), unknown route
+    (404)."""
     client.request("POST", "/predict", 422, json={k: v for k, v in record.items() if k != "hour"})
     client.request("POST", "/predict", 422, json=dict(record, victim_age=-5))
     client.request("POST", "/predict", 422, json=dict(record, lum="dark"))
@@ -187,7 +188,8 @@ def test_dashboard_alerts_and_counters_against_real_prometheus(live_server, prom
     baseline = metric_total(live_server.wait_for_metrics(lambda samples: True),
                             "http_requests_total")
     client = CountingClient(live_server.url)
-    reference = client.request("GET", "/model", 200, params={"include": "reference"}).json()["reference"]
+    reference = client.request("GET", "/model", 200,
+                               params={"include": "reference"}).json()["reference"]
     values = bin_values(reference)
     rng = np.random.default_rng(7)
     assert SHIFTED_FEATURE in reference
@@ -200,7 +202,8 @@ def test_dashboard_alerts_and_counters_against_real_prometheus(live_server, prom
     send_bad_requests(client, unshifted[0])
     client.request("GET", "/health/ready", 200)
     wait_for_count(prometheus, baseline + client.sent)
-    prometheus.wait_for(lambda: len(psi(prometheus, "5m")) == len(reference), what="PSI of every feature")
+    prometheus.wait_for(lambda: len(psi(prometheus, "5m")) == len(reference),
+                        what="PSI of every feature")
     calm = psi(prometheus, "5m")
     worst = max(calm.items(), key=lambda kv: kv[1])
     figures(f"phase A: {client.sent} requests sent; worst 5m PSI {worst[0]}={worst[1]:.3f} "
@@ -225,7 +228,8 @@ def test_dashboard_alerts_and_counters_against_real_prometheus(live_server, prom
 
     # (e) drift: the shifted feature crosses the alert threshold, the others stay below it.
     drifted = prometheus.wait_for(
-        lambda: (lambda p: p if p.get(SHIFTED_FEATURE, 0) > threshold else None)(psi(prometheus, "5m")),
+        lambda: (lambda p: p if p.get(SHIFTED_FEATURE, 0) > threshold else None)(
+            psi(prometheus, "5m")),
         what=f"PSI({SHIFTED_FEATURE}) > {threshold}")
     others = {f: v for f, v in drifted.items() if f != SHIFTED_FEATURE}
     figures(f"phase B (after a worker SIGKILL): {client.sent} requests sent in all; "

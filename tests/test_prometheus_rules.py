@@ -11,7 +11,8 @@ PROM_DIR = ROOT / "prometheus"
 RULE_FILES = sorted((PROM_DIR / "rules").glob("*.yml"))
 RULE_TESTS = sorted((PROM_DIR / "rules" / "tests").glob("*.yml"))
 PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (apt: prometheus)")
+needs_promtool = pytest.mark.skipif(PROMTOOL is None,
+                                    reason="promtool not installed (apt: prometheus)")
 
 
 def _promtool(*args):

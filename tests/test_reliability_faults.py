@@ -91,7 +91,8 @@ def test_multiprocess_dir_stays_bounded_over_many_worker_recycles(live_server_fa
             f"server counted {counted:.0f}")
     assert len(recycled) >= 30, "the test must have recycled many workers"
     assert load.stats.errors == 0 and load.result.dropped == 0, load.summary()
-    # the documented bound (docs/monitoring.md): 4 files per live process (master + 2 workers) + 3 archives = 15
+    # the documented bound (docs/monitoring.md): 4 files per live process (master + 2 workers)
+    # + 3 archives = 15
     # (gunicorn runs child_exit, the compaction, before it forks the replacement)
     assert max(sizes) <= 15 and len(files) <= 15, files
     assert counted == load.count("200") == 320, "compaction must keep every count"

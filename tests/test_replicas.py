@@ -5,7 +5,6 @@ evaluation). Load comes from load/run.py's open-model scheduler (load.background
 """
 import os
 import random
-import re
 import signal
 import time
 from collections import Counter

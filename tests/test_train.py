@@ -328,7 +328,8 @@ def test_cli_synth_then_train(tmp_path, capsys):
 
 
 def test_cli_train_synthetic(tmp_path):
-    argv = ["train", "--synthetic", "--accidents", "800", "--n-estimators", "5", "--out", str(tmp_path)]
+    argv = ["train", "--synthetic", "--accidents", "800", "--n-estimators", "5",
+            "--out", str(tmp_path)]
     args = parse(argv)
     assert args.handler(args) == 0
     source = read_card(tmp_path)["source"]
