@@ -116,7 +116,19 @@ def create_log_engine(url: str) -> sa.Engine:
 
 
 def create_schema(engine: sa.Engine) -> None:
-    """Create the tables and indexes that are missing; safe when several processes race."""
+    """Create the tables and indexes that are missing; safe when several processes race.
+
+    IF NOT EXISTS alone is not, on PostgreSQL: when two processes create the same table at
+    once, the second one's catalog insert waits for the first to commit and then fails (a
+    unique violation). By then the tables exist, so one more attempt finds them.
+    """
+    try:
+        _create_missing(engine)
+    except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+        _create_missing(engine)
+
+
+def _create_missing(engine: sa.Engine) -> None:
     with engine.begin() as connection:
         for table in metadata.sorted_tables:
             connection.execute(sa.schema.CreateTable(table, if_not_exists=True))

@@ -1,6 +1,7 @@
 """monitoring.prediction_log: rows written off the request path, dropped (counted) when the
 database cannot take them, feedback stored once, old rows purged."""
 import logging
+import multiprocessing
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -12,7 +13,8 @@ from prometheus_client import REGISTRY
 
 from model.feature_specs import FEATURES
 from monitoring.prediction_log import (FEEDBACK, PREDICTIONS, Label, PredictionLog,
-                                       new_prediction_ids, served_time, utc_now)
+                                       create_log_engine, create_schema, new_prediction_ids,
+                                       served_time, utc_now)
 
 # the log counts into the service's metrics: they exist once an app was built
 pytestmark = pytest.mark.usefixtures("app")
@@ -162,6 +164,36 @@ def test_postgresql_going_away_drops_rows_counted_and_writing_resumes(postgres_f
     log.flush()
     assert sorted(row["prediction_id"] for row in stored(log)) == sorted(first + last)
 
+
+
+def _create_schema_after(barrier, url):
+    engine = create_log_engine(url)
+    engine.connect().close()  # connected before the start, so both reach CREATE together
+    barrier.wait(timeout=30)
+    create_schema(engine)  # an exception is the child's exit status 1
+
+
+@pytest.mark.integration
+def test_processes_creating_the_schema_at_once_on_postgresql_all_succeed(postgres_factory):
+    server = postgres_factory()
+    admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
+    fork = multiprocessing.get_context("fork")
+    for attempt in range(3):  # a fresh database each time: the race is on the first creation
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"CREATE DATABASE race{attempt}"))
+        url = server.url.rsplit("/", 1)[0] + f"/race{attempt}"
+        barrier = fork.Barrier(2)
+        racers = [fork.Process(target=_create_schema_after, args=(barrier, url))
+                  for _ in range(2)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(timeout=60)
+        assert [racer.exitcode for racer in racers] == [0, 0], f"attempt {attempt}"
+        engine = sa.create_engine(url)
+        assert set(sa.inspect(engine).get_table_names()) == {"predictions", "feedback"}
+        engine.dispose()
+    admin.dispose()
 
 def test_prediction_ids_are_uuid7_of_this_millisecond_and_unique():
     before = time.time_ns() // 1_000_000
