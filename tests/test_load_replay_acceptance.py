@@ -18,10 +18,6 @@ scraping the sidecar every second with the project's rule files.
   pending; firing after its 30 min is proven by promtool:
   prometheus/rules/tests/model_quality_test.yml), ModelEstimatedAccuracyLow's does not.
 """
-import json
-import subprocess
-import sys
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -30,9 +26,9 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from model import synth
 from tests.fixtures.observability import API_JOB, start_prometheus, stop_prometheus
+from tests.fixtures.report import replay as run_replay
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT, HELD_OUT_SEED = 2000, 2024    # the model's own accidents are seed 42
 RATE = 150                              # predictions/s; the labels come on top
 CELLS = ("tp", "fp", "tn", "fn")
@@ -63,17 +59,7 @@ def observed(live_server_factory, quality_model_dir, tmp_path):
 
 def replay(server, held_out_dir, tmp_path, *args) -> tuple[dict, list[dict]]:
     """`python load/run.py --replay` once through the held-out accidents: report, answers."""
-    report, answers = tmp_path / "report.json", tmp_path / "answers.jsonl"
-    done = subprocess.run(
-        [sys.executable, "load/run.py", "--url", server.url, "--replay", str(held_out_dir),
-         "--rate", str(RATE), "--json", str(report), "--answers", str(answers), "--quiet",
-         "--max-error-rate", "0", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(report.read_text())
-    assert report["replay"]["accidents"] == HELD_OUT
-    assert report["replay"]["predictions"]["answered"] == HELD_OUT
-    return report, [json.loads(line) for line in answers.read_text().splitlines()]
+    return run_replay(server.url, held_out_dir, tmp_path, *args, rate=RATE, accidents=HELD_OUT)
 
 
 def counted(prometheus, metric: str, total: float) -> dict:

@@ -1,7 +1,8 @@
 """Acceptance of `accident-api report` against the real service: a model trained here and
-served by gunicorn, two runs of synthetic accidents with their true outcomes sent back as
-feedback (the second with the speed limit `vma` shifted by +20 km/h), a real Prometheus
-scraping the sidecar, then one report per run's window, built from the log the service wrote.
+served by gunicorn, two runs of `python load/run.py --replay` through BAAC files of synthetic
+accidents, the true outcome of half of them sent back by its --feedback (the second run with
+the speed limit `vma` shifted by +20 km/h, --drift), a real Prometheus scraping the sidecar,
+then one report per run's window, built from the log the service wrote.
 
 - the undrifted window flags no feature; the drifted one flags `vma` and no other;
 - the report's accuracy on the labelled rows equals the realised accuracy Prometheus shows for
@@ -25,15 +26,18 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from model import synth
 from model.card import read_card
 from monitoring.prediction_log import utc_now
 from tests.fixtures.browser import file_url
 from tests.fixtures.observability import start_prometheus, stop_prometheus
-from tests.fixtures.report import accident_records, accuracy_of, send_traffic
+from tests.fixtures.report import (accident_records, accuracy_of, labelled_cells, replay,
+                                   send_traffic)
 from tests.fixtures.service import ROOT, start_gunicorn
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ACCIDENTS = 4000  # per run
+RATE = 400  # predictions/s; the labels come on top
 CORRECT = 'model_feedback_total{outcome=~"tp|tn"}'
 ALL = "model_feedback_total"
 
@@ -80,20 +84,24 @@ def report(env, tmp_path, name, since, until) -> tuple:
 
 def test_the_report_of_two_runs_flags_the_drift_and_matches_prometheus(quality_model_dir,
                                                                        tmp_path, browser):
-    imputation = read_card(quality_model_dir)["imputation"]
+    baac = {name: tmp_path / f"baac-{name}" for name in ("steady", "drifted")}
+    synth.write(baac["steady"], ACCIDENTS, seed=101)
+    synth.write(baac["drifted"], ACCIDENTS, seed=102)
     server = start_gunicorn(quality_model_dir, tmp_path / "server")
     prometheus = None
     try:
         (tmp_path / "prom").mkdir()
         prometheus = start_prometheus(urlsplit(server.metrics_url).netloc, tmp_path / "prom")
-        post = http_post(server.url)
         started = utc_now()
-        steady = send_traffic(post, *accident_records(ACCIDENTS, 101, imputation))
-        steady_at = counted_at(prometheus, len(steady.labelled))
+        _, answers = replay(server.url, baac["steady"], tmp_path / "steady", "--feedback",
+                            "0.5,0", rate=RATE, accidents=ACCIDENTS)
+        steady = labelled_cells(answers)
+        steady_at = counted_at(prometheus, sum(steady.values()))
         between = utc_now()
-        drifted = send_traffic(post, *accident_records(ACCIDENTS, 102, imputation,
-                                                       shift={"vma": 20}))
-        drifted_at = counted_at(prometheus, len(steady.labelled) + len(drifted.labelled))
+        _, answers = replay(server.url, baac["drifted"], tmp_path / "drifted", "--feedback",
+                            "0.5,0", "--drift", "vma=20", rate=RATE, accidents=ACCIDENTS)
+        drifted = labelled_cells(answers)
+        drifted_at = counted_at(prometheus, sum(steady.values()) + sum(drifted.values()))
         ended = utc_now()
         prometheus_steady = realised_accuracy(prometheus, None, steady_at)
         prometheus_drifted = realised_accuracy(prometheus, steady_at, drifted_at)
@@ -106,20 +114,19 @@ def test_the_report_of_two_runs_flags_the_drift_and_matches_prometheus(quality_m
            if key != "PROMETHEUS_MULTIPROC_DIR"}  # the report exports no metric
     first, _, printed = report(env, tmp_path, "steady", started, between)
     second, page, _ = report(env, tmp_path, "drifted", between, ended)
-    assert first["window"]["rows"] == len(steady.predictions)
-    assert second["window"]["rows"] == len(drifted.predictions)
+    assert first["window"]["rows"] == second["window"]["rows"] == ACCIDENTS
     assert first["data_drift"]["drifted"] == [], first["data_drift"]["by_feature"]
     assert second["data_drift"]["drifted"] == ["vma"], second["data_drift"]["by_feature"]
     assert all(entry["statistic"] == "distance" for entry in
                second["data_drift"]["by_feature"].values())
     assert "0 of 28 features drifted" in printed
 
-    for results, traffic, realised in ((first, steady, prometheus_steady),
-                                       (second, drifted, prometheus_drifted)):
+    for results, cells, realised in ((first, steady, prometheus_steady),
+                                     (second, drifted, prometheus_drifted)):
         quality = results["quality"]["current"]
-        assert results["window"]["labelled_rows"] == len(traffic.labelled)
-        assert quality["confusion_matrix"] == traffic.cells
-        assert quality["accuracy"] == realised == accuracy_of(traffic.cells)
+        assert results["window"]["labelled_rows"] == sum(cells.values())
+        assert quality["confusion_matrix"] == cells
+        assert quality["accuracy"] == realised == accuracy_of(cells)
 
     opened = browser.open(file_url(page))
     # the last section drawn: every widget before it has rendered (or logged its error)
