@@ -28,6 +28,7 @@ control_socket_disable = True  # not used; one socket path per host would collid
 on_starting = hooks.on_starting
 when_ready = hooks.when_ready
 pre_fork = hooks.pre_fork
+post_fork = hooks.post_fork
 post_worker_init = hooks.post_worker_init
 worker_exit = hooks.worker_exit
 child_exit = hooks.child_exit

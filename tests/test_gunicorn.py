@@ -174,8 +174,8 @@ CONF_CHECK = """
 import json, runpy
 from accident_api.server import hooks
 ns = runpy.run_path("gunicorn.conf.py")
-names = ("on_starting", "when_ready", "pre_fork", "post_worker_init", "worker_exit",
-         "child_exit", "on_reload")
+names = ("on_starting", "when_ready", "pre_fork", "post_fork", "post_worker_init",
+         "worker_exit", "child_exit", "on_reload")
 print(json.dumps({"hooks": [ns[n] is getattr(hooks, n) for n in names],
                   "settings": [ns["bind"], ns["workers"], ns["timeout"], ns["accesslog"],
                                ns["max_requests"]]}))
@@ -189,7 +189,7 @@ def test_gunicorn_conf_writes_the_configs_settings_and_names_the_hooks(tmp_path)
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result == {"hooks": [True] * 7, "settings": ["127.0.0.1:8123", 3, 7, "-", 0]}
+    assert result == {"hooks": [True] * 8, "settings": ["127.0.0.1:8123", 3, 7, "-", 0]}
 
 
 def test_master_freezes_its_heap_before_each_fork():

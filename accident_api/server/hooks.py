@@ -9,7 +9,8 @@ import os
 import sys
 
 from accident_api.config import MODEL_EXTENSION
-from accident_api.server.gunicorn_compat import drain_backlog
+from accident_api.server.gunicorn_compat import (drain_backlog, keep_master_signal_queue,
+                                                 redeliver_stop_signals)
 from accident_api.service import LOG_EXTENSION, reload_model
 from monitoring import exporter, metrics
 from monitoring.compaction import compact_dead_worker
@@ -52,9 +53,16 @@ def pre_fork(server, worker):
     gc.freeze()
 
 
+def post_fork(server, worker):
+    """In the worker, just after the fork, before it has signal handlers of its own."""
+    keep_master_signal_queue(server)
+
+
 def post_worker_init(worker):
-    """In the worker, after the fork: its own buffer of metric updates and flush thread."""
+    """In the worker, once it handles its own signals: its own buffer of metric updates and
+    flush thread; then any stop signal that came while it was booting, sent again."""
     metrics.buffer_updates(_app(worker).config["METRICS_FLUSH_MS"] / 1000)
+    redeliver_stop_signals()
 
 
 def worker_exit(server, worker):
