@@ -207,6 +207,20 @@ def test_feedback_right_after_its_prediction_and_a_sigkill_after_the_200(live_se
     assert labels == 20
 
 
+
+@pytest.mark.integration
+def test_the_sqlite_log_in_data_dir_outlives_a_restart(live_server_factory, tmp_path):
+    data_dir = tmp_path / "data"
+    first = live_server_factory(DATA_DIR=data_dir)
+    ids = [requests.post(f"{first.url}/predict", json=SEED_RECORD, timeout=10).json()
+           ["prediction_id"] for _ in range(3)]
+    first.stop()  # graceful: the queued rows are written before the workers exit
+    second = live_server_factory(DATA_DIR=data_dir)
+    answer = requests.post(f"{second.url}/feedback", timeout=10,
+                           json=[{"prediction_id": i, "actual": 1} for i in ids])
+    assert answer.status_code == 200, answer.text
+    assert [r["status"] for r in answer.json()["results"]] == ["recorded"] * 3
+
 @pytest.mark.integration
 def test_two_instances_share_one_postgresql_log(live_server_factory, postgres_factory):
     database = postgres_factory()
