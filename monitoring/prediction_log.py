@@ -239,6 +239,20 @@ class PredictionLog:
             self._next_purge = 0.0  # try again at the next flush
             log.warning("prediction log: purge failed (%s)", _brief(exc))
 
+    def prepare(self) -> None:
+        """Create the database and its tables, then close this process's connections: in the
+        gunicorn master, before the workers fork. Workers that first meet at a fresh SQLite
+        file race on its journal mode and tables, and the loser's first write is refused.
+        A database that cannot be reached yet only logs: each process tries again."""
+        try:
+            self.connect()
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            log.warning("prediction log: the database cannot be prepared yet (%s)", _brief(exc))
+        with self._connect_lock:
+            if self._engine is not None:
+                self._engine.dispose()
+            self._engine = self._engine_pid = None
+
     def connect(self) -> sa.Engine:
         """This process's engine, the tables created if missing (raises SQLAlchemyError)."""
         with self._connect_lock:

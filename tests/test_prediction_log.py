@@ -166,6 +166,56 @@ def test_postgresql_going_away_drops_rows_counted_and_writing_resumes(postgres_f
 
 
 
+
+def _first_write_after(barrier, url, results):
+    log = PredictionLog(url, flush_seconds=3600)
+    served(log, 1)
+    barrier.wait(timeout=30)
+    failed = counter("prediction_log_dropped_total", reason="write_failed")
+    log.flush()
+    results.put(counter("prediction_log_dropped_total", reason="write_failed") - failed)
+
+
+def test_workers_forked_after_prepare_all_write_their_first_rows(tmp_path):
+    """Two processes meeting at a fresh SQLite file race on its journal mode and tables (one
+    first write in thirty was refused); prepared once before the fork, none is."""
+    fork = multiprocessing.get_context("fork")
+    for attempt in range(30):
+        url = f"sqlite:///{tmp_path}/{attempt}/predictions.sqlite3"
+        PredictionLog(url).prepare()
+        barrier, results = fork.Barrier(2), fork.Queue()
+        writers = [fork.Process(target=_first_write_after, args=(barrier, url, results))
+                   for _ in range(2)]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(timeout=60)
+        assert [results.get(timeout=5) for _ in writers] == [0, 0], f"attempt {attempt}"
+        assert len(stored(PredictionLog(url))) == 2
+
+
+def test_prepare_leaves_a_wal_database_with_its_tables_and_no_connection(tmp_path):
+    path = tmp_path / "data" / "predictions.sqlite3"
+    log = PredictionLog(f"sqlite:///{path}")
+    log.prepare()
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    assert set(sa.inspect(engine).get_table_names()) == {"predictions", "feedback"}
+    engine.dispose()
+    served(log, 1)
+    log.flush()  # this process connects again on its own
+    assert len(stored(log)) == 1
+
+
+def test_prepare_on_an_unusable_location_only_logs(tmp_path, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    log = PredictionLog(f"sqlite:///{blocker}/predictions.sqlite3")
+    with caplog.at_level(logging.WARNING):
+        log.prepare()
+    assert "cannot be prepared yet" in caplog.text
+
 def _create_schema_after(barrier, url):
     engine = create_log_engine(url)
     engine.connect().close()  # connected before the start, so both reach CREATE together

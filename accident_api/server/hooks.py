@@ -30,7 +30,11 @@ def on_starting(server):
 
 
 def when_ready(server):
-    """Start the sidecar exporter: the workers' metrics, summed, on METRICS_PORT."""
+    """Before the first fork: the prediction log's database and tables, then the sidecar
+    exporter (the workers' metrics, summed, on METRICS_PORT)."""
+    log = _app(server).extensions[LOG_EXTENSION]
+    if log is not None:
+        log.prepare()
     config = _app(server).config
     if exporter.start_sidecar(config["METRICS_PORT"], config["HOST"],
                               config["PROMETHEUS_MULTIPROC_DIR"], server.log):
