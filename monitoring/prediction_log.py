@@ -10,7 +10,8 @@ the failure is logged once per flush, and the next flush tries again. Feedback i
 synchronously: an answer that says "recorded" comes after the commit.
 
 Each process opens its own engine on first use (after gunicorn's fork), and creates the
-tables if they are missing: schema set-up lives in `connect` alone.
+tables if they are missing: schema set-up lives in `connect` alone. The gunicorn master calls
+`prepare` once before it forks, so that workers never meet at a database still being created.
 """
 import logging
 import math
