@@ -183,11 +183,9 @@ def main(argv=None):
     medians, targets = verdicts(rounds, options)
     for target in targets:
         print(f"{target['status']:>4}  {target['value']:>8}  {target['target']}")
-    path = results.write({
-        **results.header(started, commit, options),
+    path = results.save_run(started, commit, options, {
         "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg(),
-        "rounds": rounds, "medians": medians, "targets": targets,
-    }, options.json or results.result_path(started, commit, "capacity"))
+        "rounds": rounds, "medians": medians, "targets": targets}, "capacity")
     print(f"raw figures: {path}\nlogs: {work_dir}")
     return 0
 

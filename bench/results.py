@@ -61,6 +61,13 @@ def header(started: datetime, commit: str, options) -> dict:
                         for k, v in vars(options).items()}}
 
 
+def save_run(started: datetime, commit: str, options, figures: dict, name: str = "") -> Path:
+    """Write a run's JSON, the header then `figures`, to `options.json` or the run's
+    bench/results/ path; returns the path."""
+    return write({**header(started, commit, options), **figures},
+                 options.json or result_path(started, commit, name))
+
+
 def write(document: dict, path: Path) -> Path:
     """Write the run's JSON (directories created as needed); returns the path."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -178,11 +178,10 @@ def main(argv=None):
     print("\nthe same throughput targets from CPU ms per request (less sensitive to neighbours):")
     print("\n".join(report.target_lines(cpu)))
     start = datetime.fromtimestamp(started, timezone.utc)
-    path = results.write({
-        **results.header(start, commit, options),
+    path = results.save_run(start, commit, options, {
         "model": str(model_dir), "seconds": round(time.time() - started, 1),
         "rounds": rounds, "medians": medians, "targets": verdicts, "cpu_view": cpu,
-        "load_average": os.getloadavg()}, options.json or results.result_path(start, commit))
+        "load_average": os.getloadavg()})
     print(f"\nraw figures: {path}")
     print(f"logs: {run_dir}")
     return 0

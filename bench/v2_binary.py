@@ -122,11 +122,9 @@ def main(argv=None):
     print(f"  binary / json: {ratio:.2f}x rows/s")
     after = os.getloadavg()
     print(f"load average (1, 5, 15 min) before: {before}, after: {after}")
-    path = results.write({
-        **results.header(started, commit, options),
+    path = results.save_run(started, commit, options, {
         "load_average_at_start": before, "load_average_at_end": after,
-        "rounds": rounds, "medians": figures, "binary_over_json": ratio,
-    }, options.json or results.result_path(started, commit, "v2-binary"))
+        "rounds": rounds, "medians": figures, "binary_over_json": ratio}, "v2-binary")
     print(f"raw figures: {path}")
     return 0
 

@@ -201,6 +201,24 @@ def test_results_are_named_by_day_and_commit_and_never_overwritten(tmp_path):
     assert results.DIRECTORY == Path(__file__).resolve().parent.parent / "bench" / "results"
 
 
+def test_a_run_is_saved_with_its_header_then_its_figures(tmp_path, monkeypatch):
+    import argparse
+    from datetime import datetime, timezone
+
+    from bench import results
+
+    monkeypatch.setattr("sys.argv", ["bench/v2_binary.py", "--rounds", "1"])
+    options = argparse.Namespace(rounds=1, json=tmp_path / "run.json")
+    started = datetime(2026, 12, 8, 4, 0, tzinfo=timezone.utc)
+    path = results.save_run(started, "056ef6c", options, {"medians": {"json": 1.0}}, "v2")
+    saved = json.loads(path.read_text())
+    assert path == tmp_path / "run.json"
+    assert saved == {"date": "2026-12-08T04:00:00+00:00", "commit": "056ef6c",
+                     "machine": results.machine(), "command": "bench/v2_binary.py --rounds 1",
+                     "options": {"rounds": 1, "json": str(tmp_path / "run.json")},
+                     "medians": {"json": 1.0}}
+
+
 def test_the_commit_of_a_result_says_when_the_tree_was_dirty(tmp_path):
     import subprocess
 
